@@ -10,6 +10,10 @@ from typing import Callable, Generic, Iterator, TypeVar
 T = TypeVar("T")
 
 
+class UnknownName(LookupError):
+    """A name that no registry entry has; the message lists the known names."""
+
+
 class Registry(Generic[T]):
     """A named table of constructors: ``@MODELS.register("vae")``, ``MODELS.get("vae")``."""
 
@@ -31,7 +35,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownName(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
