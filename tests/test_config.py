@@ -1,0 +1,32 @@
+import pytest
+
+from vaelab.config import ConfigError, RunConfig, read_patch
+
+
+def test_set_parses_values_as_yaml():
+    cfg = RunConfig().set(["train.lr=3e-4", "model.hidden=[256, 128]", "train.grad_clip=null", "kl.beta=4"])
+    assert cfg.train.lr == 3e-4 and cfg.model.hidden == [256, 128] and cfg.train.grad_clip is None
+    assert cfg.kl.beta == 4.0 and isinstance(cfg.kl.beta, float)
+
+
+def test_bad_keys_and_types_are_named():
+    with pytest.raises(ConfigError, match="unknown config key.*train.lrate"):
+        RunConfig().set(["train.lrate=1"])
+    with pytest.raises(ConfigError, match="train.batch_size must be int"):
+        RunConfig().set(["train.batch_size=big"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        RunConfig().set(["beta=4"])
+
+
+def test_yaml_round_trip_and_partial_files(tmp_path):
+    cfg = RunConfig().set(["model.arch=conv", "kl.schedule=cyclical"])
+    cfg.save(tmp_path / "c.yaml")
+    assert RunConfig.load(tmp_path / "c.yaml") == cfg
+    (tmp_path / "p.yaml").write_text("kl:\n  beta: 8\n")
+    assert read_patch(tmp_path / "p.yaml") == {"kl": {"beta": 8}}
+    (tmp_path / "bad.yaml").write_text("model: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_patch(tmp_path / "bad.yaml")
+    (tmp_path / "old.yaml").write_text("version: 0\n")
+    with pytest.raises(ConfigError, match="config version 0"):
+        read_patch(tmp_path / "old.yaml")

@@ -1,0 +1,217 @@
+"""The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .api import load_run
+from .config import ConfigError, RunConfig, read_patch
+from .data import DATASETS, DataError, Split
+from .eval import evaluate
+from .models import MODELS
+from .registry import UnknownName
+from .rundir import RunDir, RunDirError
+from .train import NonFiniteLoss, Trainer, load_run_data
+from .train.checkpoint import CheckpointError
+from .viz import dims_by_kl, interpolation, reconstructions, samples, save_grid, traversal
+
+
+# ----------------------------------------------------------------------------------- commands
+def cmd_list(args) -> None:
+    print("models:")
+    for name in MODELS:
+        print(f"  {name:<12} {MODELS.get(name).about}")
+    print("datasets:")
+    for name in DATASETS:
+        print(f"  {name:<16} {DATASETS.get(name).__doc__.strip().splitlines()[0]}")
+
+
+def train_config(args) -> RunConfig:
+    """defaults <- the model name's presets <- --config file <- command-line flags <- --set."""
+    cfg = RunConfig()
+    cfg = cfg.override(MODELS.get(args.model).presets)
+    if args.config:
+        cfg = cfg.override(read_patch(args.config))
+    flags = {"model": {"name": args.model}, "data": {}, "train": {}}
+    if args.dataset:
+        flags["data"]["name"] = args.dataset
+    if args.data_dir:
+        flags["data"]["data_dir"] = args.data_dir
+    if args.epochs is not None:
+        flags["train"].update(epochs=args.epochs, steps=None)
+    if args.steps is not None:
+        flags["train"]["steps"] = args.steps
+    for key in ("seed", "device"):
+        if getattr(args, key) is not None:
+            flags["train"][key] = getattr(args, key)
+    return cfg.override(flags).set(args.set)
+
+
+def cmd_train(args) -> None:
+    if args.resume:
+        if args.out or args.config or args.set or args.dataset or args.data_dir:
+            raise ConfigError("--resume DIR continues a run with its saved config; only --epochs/--steps may change")
+        run = RunDir(args.resume)
+        cfg = run.load_config()
+        if args.epochs is not None:
+            cfg.train.epochs, cfg.train.steps = args.epochs, None
+        if args.steps is not None:
+            cfg.train.steps = args.steps
+        trainer = Trainer(cfg, run.path)
+        trainer.load_state(run.checkpoint("last"))
+        if trainer.step >= trainer.total_steps or trainer.stopped_early:
+            print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps to extend")
+            return
+        print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+    else:
+        if not args.out:
+            raise ConfigError("train needs --out DIR (or --resume DIR)")
+        if RunDir(args.out).config.exists() and not args.overwrite:
+            raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
+                              f"choose another --out, or pass --overwrite")
+        trainer = Trainer(train_config(args), args.out)
+    record = trainer.fit()
+    if trainer.dist.is_main:
+        print(json.dumps(record))
+        print(f"run saved in {trainer.run.path}")
+
+
+def _split(cfg: RunConfig, name: str) -> Split:
+    return load_run_data(cfg).split(name)
+
+
+def cmd_eval(args) -> None:
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    result = evaluate(model, _split(cfg, args.split), batch_size=args.batch_size, seed=args.seed)
+    result = {"split": args.split, "checkpoint": args.checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
+              **result}
+    out = RunDir(args.run).eval
+    out.write_text(json.dumps(result, indent=2))
+    rows = [("split", args.split), ("examples", result["n"]), ("negative ELBO (nats)", result["nelbo"]),
+            ("reconstruction (nats)", result["recon"]), ("KL (nats)", result["kl"]), ("MSE (per pixel)", result["mse"]),
+            ("active units", f"{result['active_units']} / {len(result['kl_per_dim'])}")]
+    for name, value in rows:
+        print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
+    print(f"wrote {out}")
+
+
+def _out(args, default: str) -> Path:
+    return Path(args.output) if args.output else Path(args.run) / default
+
+
+def cmd_sample(args) -> None:
+    _, model = load_run(args.run, args.checkpoint, args.device)
+    torch.manual_seed(args.seed)
+    images, nrow = samples(model, args.n, args.temperature)
+    print(f"wrote {save_grid(images, _out(args, 'samples.png'), nrow)}")
+
+
+def cmd_reconstruct(args) -> None:
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    split = _split(cfg, args.split)
+    images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n])
+    print(f"wrote {save_grid(images, _out(args, 'reconstructions.png'), nrow)}")
+
+
+def cmd_interpolate(args) -> None:
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    split = _split(cfg, args.split)
+    g = torch.Generator().manual_seed(args.seed)
+    i, j = torch.randperm(len(split), generator=g)[: 2 * args.pairs].chunk(2)
+    y = (None, None) if split.y is None else (split.y[i], split.y[j])
+    images, nrow = interpolation(model, split.x[i], split.x[j], args.steps, *y)
+    print(f"wrote {save_grid(images, _out(args, 'interpolation.png'), nrow)}")
+
+
+def cmd_traverse(args) -> None:
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    split = _split(cfg, args.split)
+    kl = evaluate(model, Split(split.x[:1000], None if split.y is None else split.y[:1000]))["kl_per_dim"]
+    dims = dims_by_kl(kl, args.dims)
+    k = args.index
+    images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],
+                             dims, args.steps, args.span)
+    print(f"latent dimensions by KL (rows): {dims}")
+    print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
+
+
+# ------------------------------------------------------------------------------------ parser
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, explore.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="models and datasets").set_defaults(fn=cmd_list)
+
+    t = sub.add_parser("train", help="train a model (or --resume a run)")
+    t.add_argument("--model", default="vae", help="a name from `vaelab list`")
+    t.add_argument("--dataset", help="a name from `vaelab list` (default fashion-mnist)")
+    t.add_argument("--data-dir", help="the folder that holds the dataset's files")
+    steps = t.add_mutually_exclusive_group()
+    steps.add_argument("--epochs", type=int)
+    steps.add_argument("--steps", type=int)
+    t.add_argument("--out", help="run directory to create")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    t.add_argument("--config", help="a YAML file with sections data, model, kl, train")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="cpu | cuda")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.set_defaults(fn=cmd_train)
+
+    def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("run", help="run directory")
+        c.add_argument("--checkpoint", default="best", choices=("best", "last"))
+        c.add_argument("--device", default="cpu")
+        c.add_argument("--seed", type=int, default=0)
+        if split:
+            c.add_argument("--split", default="test", choices=("train", "val", "test"))
+        if name != "eval":
+            c.add_argument("-o", "--output", help="PNG file (default: in the run directory)")
+        c.set_defaults(fn=fn)
+        return c
+
+    e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
+    e.add_argument("--batch-size", type=int, default=1000)
+    s = run_command("sample", cmd_sample, "a grid of samples (one row per class for a CVAE)", split=False)
+    s.add_argument("--n", type=int, default=64, help="samples (per class for a CVAE)")
+    s.add_argument("--temperature", type=float, default=1.0)
+    r = run_command("reconstruct", cmd_reconstruct, "originals above their reconstructions")
+    r.add_argument("--n", type=int, default=32)
+    i = run_command("interpolate", cmd_interpolate, "decoded latent interpolations between test images")
+    i.add_argument("--pairs", type=int, default=6)
+    i.add_argument("--steps", type=int, default=10)
+    v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")
+    v.add_argument("--index", type=int, default=0, help="which image of the split")
+    v.add_argument("--dims", type=int, default=10, help="how many latent dimensions (those with most KL)")
+    v.add_argument("--steps", type=int, default=9)
+    v.add_argument("--span", type=float, default=3.0)
+    return p
+
+
+ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except ERRORS as e:
+        print(f"vaelab: error: {e}", file=sys.stderr)
+        return 3 if isinstance(e, NonFiniteLoss) else 2
+    except KeyboardInterrupt:
+        print("vaelab: interrupted; the last checkpoint is kept (continue with `vaelab train --resume DIR`)",
+              file=sys.stderr)
+        return 130
+    finally:
+        from .train.distributed import teardown
+
+        teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

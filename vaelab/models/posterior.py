@@ -1,0 +1,39 @@
+"""Approximate posteriors q(z|x)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .. import noise
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(z; mu, diag(exp(logvar))), sampled by reparameterization (Kingma & Welling 2014, eq. 10)."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor):
+        self.mu, self.logvar = mu, logvar  # [B, D]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mu
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def rsample(self, k: int | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: [B, D], or [k, B, D] for k samples per example."""
+        shape = self.mu.shape if k is None else (k, *self.mu.shape)
+        eps = noise.randn(shape, batch_dim=0 if k is None else 1, device=self.mu.device, dtype=self.mu.dtype)
+        return self.mu + self.std * eps
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) summed over latent dimensions: [..., B]."""
+        return -0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)).sum(-1)
+
+    def kl_standard_normal(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per dimension, closed form: -1/2 (1 + log s^2 - mu^2 - s^2). [B, D]"""
+        return -0.5 * (1 + self.logvar - self.mu**2 - torch.exp(self.logvar))

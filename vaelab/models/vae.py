@@ -1,0 +1,90 @@
+"""The VAE, assembled from parts: encoder -> q(z|x) -> prior p(z) -> decoder -> p(x|z).
+
+Kingma & Welling 2014; with ``num_classes > 0`` it is the conditional VAE of
+Sohn et al. 2015, whose encoder and decoder both see a one-hot label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .likelihood import Likelihood
+from .posterior import DiagonalGaussian
+from .prior import StandardNormal
+
+
+@dataclass
+class ELBOTerms:
+    """What one pass computes; objectives turn these into a loss, loggers read them as they are."""
+
+    log_px_z: torch.Tensor  # [B] (or [k, B]): log p(x|z), nats summed over data dims
+    kl: torch.Tensor  # [B] (or [k, B]): KL(q(z|x) || p(z)), closed form or single-sample estimate
+    kl_per_dim: torch.Tensor | None  # [B, D]: closed-form KL per latent dimension, when available
+    q: DiagonalGaussian
+    z: torch.Tensor  # [B, D] (or [k, B, D])
+
+
+class VAE(nn.Module):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, latent_dim: int,
+                 num_classes: int = 0):
+        super().__init__()
+        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.head = nn.Linear(encoder.out_features + num_classes, 2 * latent_dim)  # -> (mu, logvar)
+        self.prior = StandardNormal(latent_dim)
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def _label(self, y: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if y is None:
+            raise ValueError("this is a conditional VAE (CVAE): pass the class labels y")
+        onehot = F.one_hot(y, self.num_classes).to(like.dtype)  # [B, n_classes]
+        return onehot.expand(*like.shape[:-1], self.num_classes)
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) (or q(z|x, y))."""
+        h = self.encoder(x)  # [B, F]
+        c = self._label(y, h)
+        mu, logvar = self.head(h if c is None else torch.cat([h, c], -1)).chunk(2, dim=-1)
+        return DiagonalGaussian(mu, logvar)
+
+    def decoder_out(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The likelihood's parameters for z [..., B, D]: [..., B, C, H, W]."""
+        c = self._label(y, z)
+        return self.decoder(z if c is None else torch.cat([z, c], -1))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
+        """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10)."""
+        q = self.posterior(x, y)
+        z = q.rsample(k)
+        log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
+        kl, kl_per_dim = self.prior.kl(q, z)
+        return ELBOTerms(log_px_z, kl, kl_per_dim, q, z)
+
+    # Tensor-in, tensor-out use -------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean E_q[z|x]: [B, D]."""
+        return self.posterior(x, y).mean
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's mean image E[x|z]: [B, C, H, W]."""
+        return self.likelihood.mean(self.decoder_out(z, y))
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """n images from z ~ p(z) (scaled by ``temperature``); a CVAE needs ``y`` [n]."""
+        device = self.head.weight.device
+        return self.decode(self.prior.sample(n, device=device, temperature=temperature), y)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, y), y)

@@ -1,0 +1,29 @@
+"""The (beta-weighted) negative ELBO as a training loss, with every term returned for logging."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import KLConfig
+from .schedules import kl_penalty
+
+
+class ELBOObjective:
+    """loss = E_q[-log p(x|z)] + KL penalty (see :func:`kl_penalty`), averaged over the batch.
+
+    ``nelbo`` = recon + KL is the true negative ELBO (beta = 1), in nats per example,
+    whatever schedule shapes the loss.
+    """
+
+    def __init__(self, kl: KLConfig, total_steps: int):
+        self.kl_cfg, self.total_steps = kl, total_steps
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        terms = model(x, y)
+        recon = -terms.log_px_z.mean()
+        kl = terms.kl.mean()
+        penalty, schedule = kl_penalty(self.kl_cfg, terms.kl, terms.kl_per_dim, step, self.total_steps)
+        loss = recon + penalty
+        logs = {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach()}
+        return loss, {**logs, **schedule}

@@ -1,0 +1,59 @@
+"""KL weight schedules, indexed by training step (never by epoch)."""
+from __future__ import annotations
+
+import torch
+
+from ..config import KLConfig
+from ..registry import Registry
+
+BETA_SCHEDULES: Registry = Registry("KL schedule")
+
+
+@BETA_SCHEDULES.register("constant")
+def constant(cfg: KLConfig, step: int, total_steps: int) -> float:
+    return cfg.beta
+
+
+@BETA_SCHEDULES.register("linear")
+def linear_warmup(cfg: KLConfig, step: int, total_steps: int) -> float:
+    """beta rises linearly from 0 to ``cfg.beta`` over ``warmup_steps`` (Bowman et al. 2016; Sønderby et al. 2016)."""
+    return cfg.beta * min(1.0, step / max(1, cfg.warmup_steps))
+
+
+@BETA_SCHEDULES.register("cyclical")
+def cyclical(cfg: KLConfig, step: int, total_steps: int) -> float:
+    """Fu et al. 2019, eq. 6: ``cycles`` periods over the run; in each, beta rises over the first ``ratio``, then holds."""
+    period = max(1, total_steps // max(1, cfg.cycles))
+    tau = (step % period) / period
+    return cfg.beta * min(1.0, tau / cfg.ratio)
+
+
+def beta_at(cfg: KLConfig, step: int, total_steps: int) -> float:
+    return BETA_SCHEDULES.get(cfg.schedule)(cfg, step, total_steps)
+
+
+def capacity_at(cfg: KLConfig, step: int) -> float:
+    """C(step) of Burgess et al. 2018: linear from 0 to ``capacity`` nats over ``capacity_steps``."""
+    assert cfg.capacity is not None
+    return cfg.capacity * min(1.0, step / max(1, cfg.capacity_steps))
+
+
+def kl_penalty(cfg: KLConfig, kl: torch.Tensor, kl_per_dim: torch.Tensor | None, step: int, total_steps: int
+               ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The KL part of the loss for a batch (``kl`` [B], ``kl_per_dim`` [B, D]), and the schedule values used.
+
+    - capacity set: gamma * |E[KL] - C(step)| (Burgess et al. 2018, eq. 8);
+    - else beta(step) * KL, where with free bits lambda each dimension's batch-mean KL counts
+      as max(lambda, KL_j) (Kingma et al. 2016, eq. 15).
+    """
+    if cfg.capacity is not None:
+        c = capacity_at(cfg, step)
+        return cfg.gamma * (kl.mean() - c).abs(), {"capacity": c}
+    beta = beta_at(cfg, step, total_steps)
+    if cfg.free_bits > 0:
+        if kl_per_dim is None:
+            raise ValueError("free bits need a per-dimension KL; this model's KL is a Monte Carlo estimate")
+        kl_term = kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
+    else:
+        kl_term = kl.mean()
+    return beta * kl_term, {"beta": beta}

@@ -1,0 +1,65 @@
+"""The run directory: everything a run writes, and how to read it back.
+
+    DIR/config.yaml                  the whole RunConfig (rebuilds the model, resumes training)
+    DIR/metrics.jsonl                one JSON record per epoch
+    DIR/curves.png                   loss, reconstruction and KL per epoch
+    DIR/checkpoints/last.safetensors model + optimizer + trainer state
+    DIR/checkpoints/best.safetensors model weights at the best validation negative ELBO
+    DIR/eval.json                    written by ``vaelab eval``
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import ConfigError, RunConfig
+
+
+class RunDirError(FileNotFoundError):
+    """A path that is not (or no longer) a usable vaelab run directory."""
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.metrics = self.path / "metrics.jsonl"
+        self.curves = self.path / "curves.png"
+        self.eval = self.path / "eval.json"
+        self.last = self.path / "checkpoints" / "last.safetensors"
+        self.best = self.path / "checkpoints" / "best.safetensors"
+
+    def load_config(self) -> RunConfig:
+        if not self.config.exists():
+            raise RunDirError(f"{self.path} is not a vaelab run directory (no config.yaml)")
+        try:
+            return RunConfig.load(self.config)
+        except ConfigError as e:
+            raise RunDirError(f"{self.path} was written by an incompatible vaelab: {e}") from None
+
+    def checkpoint(self, which: str = "best"):
+        """The ``best`` (falling back to ``last``) or ``last`` checkpoint file."""
+        order = {"best": [self.best, self.last], "last": [self.last]}[which]
+        for path in order:
+            if path.exists():
+                return path
+        raise RunDirError(f"{self.path} has no checkpoint yet ({', '.join(p.name for p in order)} missing)")
+
+    def prepare(self, cfg: RunConfig, keep_until_step: int) -> None:
+        """Write the config; drop log records from after the checkpoint a resumed run starts from."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.config)
+        records = [r for r in self.records() if r["step"] <= keep_until_step]
+        self.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def records(self) -> list[dict]:
+        if not self.metrics.exists():
+            return []
+        return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
+
+    def log(self, record: dict) -> None:
+        with self.metrics.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        from .viz.plots import plot_curves
+
+        plot_curves(self.records(), self.curves)

@@ -1,0 +1,61 @@
+"""Multi-process training with torch.distributed, started by ``torchrun``.
+
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK; one process per rank, gloo on CPU, nccl on GPU.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def all_true(self, flag: bool, device) -> bool:
+        if not self.enabled:
+            return flag
+        t = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def setup(device: str) -> tuple[Dist, torch.device]:
+    """Join the process group when launched by torchrun; return this rank's view and device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist(), torch.device(device)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = device.startswith("cuda")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Dist(rank, world, local), torch.device(f"cuda:{local}" if cuda else "cpu")
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

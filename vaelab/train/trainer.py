@@ -1,0 +1,198 @@
+"""One trainer for every model: Adam, step-indexed schedules, validation and early stopping,
+checkpoints that resume to the same weights, and DDP under torchrun.
+
+Training is a pure function of the config: the example order of epoch e comes from
+(seed, e), and the noise of step s from (seed, s) (see :mod:`vaelab.noise`), so a run
+resumed from any checkpoint, or spread over several ranks, takes the same steps.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .. import noise
+from ..config import ConfigError, RunConfig
+from ..data import Dataset, Split, binarize, load_dataset
+from ..eval import evaluate
+from ..models import build_model
+from ..objectives import ELBOObjective
+from ..rundir import RunDir
+from . import checkpoint, distributed
+
+TRAIN_KEYS = ("loss", "nelbo", "recon", "kl")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def load_run_data(cfg: RunConfig) -> Dataset:
+    """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes."""
+    data = load_dataset(cfg.data.name, cfg.data.data_dir, val_size=cfg.data.val_size, seed=cfg.data.seed)
+    cfg.model.input_shape = list(data.shape)
+    if cfg.model.conditional:
+        if data.num_classes < 2:
+            raise ConfigError(f"model {cfg.model.name!r} is conditional but dataset {data.name!r} has no labels")
+        cfg.model.num_classes = data.num_classes
+    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
+        t = cfg.train
+        self.dist, self.device = distributed.setup(t.device)
+        if t.flush_denormal:
+            torch.set_flush_denormal(True)
+        self.data = data if data is not None else load_run_data(cfg)
+        self.cfg = cfg
+        self.run = RunDir(out) if out is not None else None
+
+        torch.manual_seed(t.seed)  # weight initialization
+        self.model = build_model(cfg.model).to(self.device)
+        self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+                                    fused=self.device.type in ("cpu", "cuda"))
+
+        n, b = len(self.data.train), t.batch_size
+        if b % self.dist.world_size:
+            raise ConfigError(f"train.batch_size {b} is not divisible by the {self.dist.world_size} ranks")
+        if n < b:
+            raise ConfigError(f"train.batch_size {b} is larger than the training set ({n} examples)")
+        self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
+        self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
+        self.objective = ELBOObjective(cfg.kl, self.total_steps)
+        self.train_x = self.data.train.x.to(self.device)
+        self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
+
+        self.step = 0
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.stopped_early = False
+        self.sums = self._zero_sums()
+        self._t0 = time.perf_counter()
+
+    # --------------------------------------------------------------------------------- state
+    def _zero_sums(self) -> dict[str, torch.Tensor]:
+        return {k: torch.zeros((), dtype=torch.float64, device=self.device) for k in ("n", *TRAIN_KEYS)}
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        opt_tensors, groups = checkpoint.optimizer_state(self.opt)
+        tensors = {**checkpoint.prefixed("model", self.model.state_dict()),
+                   **checkpoint.prefixed("optim", opt_tensors),
+                   **checkpoint.prefixed("trainer.sums", self.sums),
+                   "trainer.rng_cpu": torch.get_rng_state()}
+        meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best,
+                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups}
+        return tensors, meta
+
+    def load_state(self, path: str | Path) -> None:
+        tensors, meta = checkpoint.load(path)
+        self.model.load_state_dict(checkpoint.unprefixed("model", tensors))
+        checkpoint.load_optimizer_state(self.opt, checkpoint.unprefixed("optim", tensors), meta["optim_groups"])
+        self.sums = {k: v.to(self.device) for k, v in checkpoint.unprefixed("trainer.sums", tensors).items()}
+        torch.set_rng_state(tensors["trainer.rng_cpu"])
+        self.step, self.best = meta["step"], meta["best"]
+        self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta["stopped_early"]
+
+    def _save(self, which: str) -> None:
+        if self.run is None or not self.dist.is_main:
+            return
+        if which == "last":
+            checkpoint.save(self.run.last, *self._state())
+        else:
+            meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "val_nelbo": self.best}
+            checkpoint.save(self.run.best, checkpoint.prefixed("model", self.model.state_dict()), meta)
+
+    # ------------------------------------------------------------------------------ training
+    def _order(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(noise.mix_seed(self.cfg.train.seed, -1 - epoch))
+        return torch.randperm(len(self.train_x), generator=g).to(self.device)
+
+    def _train_step(self, batch: torch.Tensor) -> dict:
+        b = len(batch)
+        lo, hi = self.dist.rank * b // self.dist.world_size, (self.dist.rank + 1) * b // self.dist.world_size
+        idx = batch[lo:hi]  # this rank's slice of the global batch
+        x = self.train_x[idx]
+        y = None if self.train_y is None else self.train_y[idx]
+        with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
+            if self.cfg.data.binarize == "dynamic":
+                x = binarize.dynamic(x)
+            loss, logs = self.objective(self.net, x, y, self.step)
+        if not self.dist.all_true(bool(torch.isfinite(loss)), self.device):
+            where = f" ({self.run.last} holds the last good state)" if self.run else ""
+            raise NonFiniteLoss(f"loss is {loss.item()} at step {self.step}{where}; "
+                                f"try a lower train.lr or set train.grad_clip")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.opt.step()
+        self.sums["n"] += len(idx)
+        for k in TRAIN_KEYS:
+            self.sums[k] += logs[k] * len(idx)
+        self.step += 1
+        return logs
+
+    def fit(self) -> dict:
+        """Train to ``total_steps`` (or early stop); return the last epoch's log record."""
+        t = self.cfg.train
+        if self.run is not None and self.dist.is_main:
+            self.run.prepare(self.cfg, keep_until_step=self.step)
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}")
+        record: dict = {}
+        try:
+            while self.step < self.total_steps and not self.stopped_early:
+                epoch, first = divmod(self.step, self.steps_per_epoch)
+                order = self._order(epoch)
+                for b in range(first, self.steps_per_epoch):
+                    logs = self._train_step(order[b * t.batch_size:(b + 1) * t.batch_size])
+                    bar.update(1)
+                    if self.step % 25 == 0 or self.step == self.total_steps:
+                        bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()}, refresh=False)
+                    if self.step % t.checkpoint_every == 0:
+                        self._save("last")
+                    if self.step >= self.total_steps:
+                        break
+                record = self._end_epoch(epoch, logs)
+        except KeyboardInterrupt:
+            self._save("last")
+            raise
+        finally:
+            bar.close()
+        return record
+
+    def _end_epoch(self, epoch: int, logs: dict) -> dict:
+        sums = {k: self.dist.all_reduce_sum(v.clone()) for k, v in self.sums.items()}
+        self.sums = self._zero_sums()
+        val = self._validate()
+        record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
+                  **{f"train/{k}": (sums[k] / sums["n"]).item() for k in TRAIN_KEYS},
+                  **{k: float(v) for k, v in logs.items() if k not in TRAIN_KEYS},
+                  **{f"val/{k}": val[k] for k in ("nelbo", "recon", "kl", "mse", "active_units")}}
+        if val["nelbo"] < self.best:
+            self.best, self.bad_epochs = val["nelbo"], 0
+            self._save("best")
+        else:
+            self.bad_epochs += 1
+            patience = self.cfg.train.patience
+            self.stopped_early = patience is not None and self.bad_epochs >= patience
+        record["val/best_nelbo"] = self.best
+        self._save("last")
+        if self.run is not None and self.dist.is_main:
+            self.run.log(record)
+        return record
+
+    def _validate(self) -> dict:
+        """The validation split; under DDP each rank takes every world_size-th example and sums are all-reduced."""
+        r, w = self.dist.rank, self.dist.world_size
+        val = self.data.val
+        shard = val if w == 1 else Split(val.x[r::w], None if val.y is None else val.y[r::w])
+        return evaluate(self.model, shard, batch_size=self.cfg.train.eval_batch_size, seed=self.cfg.train.seed + r,
+                        reduce=self.dist.all_reduce_sum)

@@ -1,0 +1,62 @@
+"""Pictures of what a model learned: samples, reconstructions, interpolations, latent traversals.
+
+Each returns an image batch [N, C, H, W] laid out for :func:`~vaelab.viz.grid.save_grid` with ``nrow`` columns.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def samples(model: nn.Module, n: int = 64, temperature: float = 1.0) -> tuple[torch.Tensor, int]:
+    """Unconditional samples; a CVAE gives one row per class (``n`` per row)."""
+    if not model.conditional:
+        return model.sample(n, temperature=temperature), 8
+    y = torch.arange(model.num_classes).repeat_interleave(n)
+    return model.sample(len(y), y=y, temperature=temperature), n
+
+
+@torch.no_grad()
+def reconstructions(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, nrow: int = 8
+                    ) -> tuple[torch.Tensor, int]:
+    """Rows of originals, each followed by a row of their reconstructions."""
+    y = y if model.conditional else None
+    x_hat = model.reconstruct(x, y)
+    n = len(x) - len(x) % nrow or len(x)
+    pairs = torch.stack([x[:n].unflatten(0, (-1, nrow)), x_hat[:n].unflatten(0, (-1, nrow))], 1)  # [R, 2, nrow, ...]
+    return pairs.flatten(0, 2), min(nrow, n)
+
+
+@torch.no_grad()
+def interpolation(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, steps: int = 10,
+                  y0: torch.Tensor | None = None, y1: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """Decode points on the line between the posterior means of pairs x0[i] and x1[i]: one row per pair."""
+    y0 = y0 if model.conditional else None
+    y1 = y1 if model.conditional else None
+    z0, z1 = model.encode(x0, y0), model.encode(x1, y1)  # [P, D]
+    t = torch.linspace(0, 1, steps, device=z0.device)[:, None, None]  # [T, 1, 1]
+    z = ((1 - t) * z0 + t * z1).transpose(0, 1).reshape(-1, z0.shape[-1])  # [P*T, D], row-major per pair
+    y = None if y0 is None else y0.repeat_interleave(steps)  # the label of each row's start
+    return model.decode(z, y), steps
+
+
+@torch.no_grad()
+def traversal(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, dims: list[int] | None = None,
+              steps: int = 9, span: float = 3.0) -> tuple[torch.Tensor, int]:
+    """From the posterior mean of one image x [1, C, H, W], vary each latent in ``dims`` over
+    [-span, span] (prior standard deviations) with the others fixed: one row per dimension."""
+    y = y if model.conditional else None
+    z = model.encode(x, y)[0]  # [D]
+    dims = list(range(z.numel())) if dims is None else dims
+    values = torch.linspace(-span, span, steps, device=z.device)
+    zs = z.repeat(len(dims), steps, 1)  # [len(dims), steps, D]
+    zs[torch.arange(len(dims)), :, dims] = values
+    ys = None if y is None else y.expand(len(dims) * steps)
+    return model.decode(zs.flatten(0, 1), ys), steps
+
+
+def dims_by_kl(kl_per_dim: list[float], top: int | None = None) -> list[int]:
+    """Latent dimensions ordered by their KL, largest first (the ones the model uses)."""
+    order = sorted(range(len(kl_per_dim)), key=lambda i: -kl_per_dim[i])
+    return order[:top] if top else order

@@ -1,0 +1,35 @@
+"""Image grids with numpy and Pillow (no torchvision)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """[N, C, H, W] in [0, 1] -> uint8 [rows*(H+pad)+pad, nrow*(W+pad)+pad, C] (C is 1 or 3), row-major."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be [N, 1 or 3, H, W], got {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    rows = -(-n // nrow)
+    x = images.detach().float().clamp(0, 1).cpu().numpy()
+    x = np.concatenate([x, np.full((rows * nrow - n, c, h, w), pad_value, np.float32)])
+    x = np.pad(x, ((0, 0), (0, 0), (pad, 0), (pad, 0)), constant_values=pad_value)  # [R*nrow, C, H+p, W+p]
+    x = x.reshape(rows, nrow, c, h + pad, w + pad).transpose(0, 3, 1, 4, 2)  # [R, H+p, nrow, W+p, C]
+    x = x.reshape(rows * (h + pad), nrow * (w + pad), c)
+    x = np.pad(x, ((0, pad), (0, pad), (0, 0)), constant_values=pad_value)
+    return (x * 255 + 0.5).astype(np.uint8)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 2) -> Path:
+    """Write a PNG grid, each pixel scaled up ``scale`` times for legibility."""
+    grid = make_grid(images, nrow)
+    img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
