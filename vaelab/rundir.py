@@ -60,6 +60,8 @@ class RunDir:
     def log(self, record: dict) -> None:
         with self.metrics.open("a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def plot(self) -> None:
         from .viz.plots import plot_curves
 
         plot_curves(self.records(), self.curves)

@@ -166,6 +166,8 @@ class Trainer:
             raise
         finally:
             bar.close()
+            if self.run is not None and self.dist.is_main:
+                self.run.plot()
         return record
 
     def _end_epoch(self, epoch: int, logs: dict) -> dict:

@@ -1,0 +1,160 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import vaelab
+from vaelab.api import load_run
+from vaelab.cli import main
+from vaelab.eval import evaluate
+from vaelab.train import NonFiniteLoss, Trainer
+from vaelab.train import checkpoint
+
+
+def weights(path):
+    return checkpoint.load_weights(path)[0]
+
+
+def test_a_tiny_vae_learns(tiny_cfg):
+    tiny_cfg.train.epochs = 6
+    trainer = Trainer(tiny_cfg)
+    before = evaluate(trainer.model, trainer.data.val)["nelbo"]
+    record = trainer.fit()
+    after = evaluate(trainer.model, trainer.data.val)["nelbo"]
+    assert after < before - 5, (before, after)  # nats per example
+    assert record["val/nelbo"] == pytest.approx(after, rel=0.02)
+    assert record["train/nelbo"] == pytest.approx(record["train/recon"] + record["train/kl"])
+
+
+def test_beta_vae_trades_kl_for_reconstruction(tiny_cfg):
+    tiny_cfg.train.epochs = 6
+    plain = Trainer(tiny_cfg).fit()
+    beta = Trainer(tiny_cfg.set(["kl.beta=8"])).fit()
+    assert beta["val/kl"] < plain["val/kl"] and beta["val/recon"] > plain["val/recon"]
+    assert beta["beta"] == 8.0 and beta["train/loss"] > beta["train/nelbo"]
+
+
+def test_run_directory_and_load_round_trip(tiny_cfg, tmp_path):
+    trainer = Trainer(tiny_cfg, tmp_path / "run")
+    trainer.fit()
+    run = tmp_path / "run"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and (run / "curves.png").stat().st_size > 1000
+    model = vaelab.load(run, checkpoint="last")
+    x = trainer.data.test.x[:16]
+    torch.testing.assert_close(model.encode(x), trainer.model.encode(x), rtol=0, atol=0)
+    torch.testing.assert_close(model.reconstruct(x), trainer.model.reconstruct(x), rtol=0, atol=0)
+    cfg, _ = load_run(run)
+    assert cfg.model.input_shape == [1, 8, 8] and cfg == trainer.cfg
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):
+    tiny_cfg.train.checkpoint_every = 5
+    trainer = Trainer(tiny_cfg, tmp_path / "run")
+    step = trainer._train_step
+
+    def poisoned(batch):
+        if trainer.step == 12:
+            with torch.no_grad():
+                trainer.model.head.weight.fill_(float("nan"))
+        return step(batch)
+
+    trainer._train_step = poisoned
+    with pytest.raises(NonFiniteLoss, match="at step 12"):
+        trainer.fit()
+    _, meta = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert meta["step"] == 10
+    assert all(torch.isfinite(w).all() for w in weights(tmp_path / "run" / "checkpoints" / "last.safetensors").values())
+
+
+def test_early_stopping(tiny_cfg):
+    tiny_cfg.train.epochs, tiny_cfg.train.patience, tiny_cfg.train.lr = 50, 1, 0.3  # diverging lr: no improvement
+    tiny_cfg.train.grad_clip = 1.0
+    trainer = Trainer(tiny_cfg)
+    record = trainer.fit()
+    assert trainer.stopped_early and record["epoch"] < 50
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "vaelab.cli", *args], capture_output=True, text=True, **kw)
+
+
+TINY = ["--dataset", "digits", "--set", "model.hidden=[64]", "--set", "model.latent_dim=4",
+        "--set", "train.batch_size=32", "--set", "train.progress=false"]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, capsys):
+    total = 1000  # ~2-3 s of training: long enough to kill it mid-way
+    ref = cli("train", *TINY, "--steps", str(total), "--out", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "vaelab.cli", "train", *TINY, "--steps", str(total),
+                             "--set", "train.checkpoint_every=100", "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = run / "checkpoints" / "last.safetensors"
+    deadline = time.time() + 60
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.005)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, meta = checkpoint.load(last)
+    assert 0 < meta["step"] < total, "the run must be killed part-way"
+
+    resumed = cli("train", "--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {run} at step {meta['step']}" in resumed.stdout
+    a, b = weights(last), weights(tmp_path / "ref" / "checkpoints" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    ref_log = (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
+    res_log = (run / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(x).items() if k != "time"} for x in lines]  # noqa: E731
+    assert strip(res_log) == strip(ref_log)
+
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), "--steps", str(total + 50)]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-2])["step"] == total + 50
+
+
+def test_cli_train_eval_and_pictures(tmp_path, capsys):
+    run = tmp_path / "cvae"
+    assert main(["train", "--model", "cvae", *TINY, "--epochs", "2", "--out", str(run)]) == 0
+    assert main(["eval", str(run)]) == 0
+    assert "active units" in capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    for key in ("nelbo", "recon", "kl", "mse", "active_units", "kl_per_dim"):
+        assert key in result
+    assert result["nelbo"] == pytest.approx(result["recon"] + result["kl"]) and len(result["kl_per_dim"]) == 4
+    assert result["n"] == 297 and math.isfinite(result["nelbo"])
+    from PIL import Image
+
+    for cmd, extra in (("sample", ["--n", "5"]), ("reconstruct", []), ("interpolate", []), ("traverse", [])):
+        out = tmp_path / f"{cmd}.png"
+        assert main([cmd, str(run), "-o", str(out), *extra]) == 0
+        assert Image.open(out).size[0] > 40
+    assert Image.open(tmp_path / "sample.png").size[1] == 2 * (10 * (8 + 2) + 2)  # one row per class, scale 2
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    r = cli("train", "--model", "nope", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
+    for args, message in ((["--dataset", "nope"], "unknown dataset 'nope'"),
+                          (["--model", "cvae", "--dataset", "binarized-mnist"], "no labels"),
+                          (["--set", "train.lr=fast"], "train.lr must be float")):
+        assert main(["train", *args, "--steps", "1", "--out", str(tmp_path / "y")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "not a vaelab run directory" in capsys.readouterr().err
+    assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 0
+    assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 2
+    assert "already holds a run; continue it with --resume" in capsys.readouterr().err
