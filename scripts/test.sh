@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Set up and run the test suite (tests marked slow are left out; add `-m slow` to run those).
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+python -m pytest -q "$@"

@@ -1,0 +1,56 @@
+"""Dataset containers: a :class:`Dataset` holds three :class:`Split` s of image tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """Images ``x`` (float32 [N, C, H, W] in [0, 1]) and labels ``y`` (int64 [N], or None)."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def take(self, index: torch.Tensor) -> Split:
+        """The rows at ``index``, as a new split."""
+        return Split(self.x.index_select(0, index), None if self.y is None else self.y[index])
+
+
+@dataclass
+class Dataset:
+    """A named dataset's train, val and test splits, with what a model needs to know about them."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int  # 0 when unlabeled
+    binary: bool  # pixel values are already in {0, 1}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.train.x.shape[1:])
+
+    def split(self, name: str) -> Split:
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def hold_out(split: Split, size: int, seed: int) -> tuple[Split, Split]:
+    """Split off ``size`` random rows (fixed by ``seed``): (rest, held out), each in original order."""
+    n = len(split)
+    if not 0 <= size < n:
+        raise DataError(f"val_size={size} does not fit: the train split has {n} rows; use 0 to {n - 1}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return split.take(order[size:].sort().values), split.take(order[:size].sort().values)
