@@ -30,3 +30,12 @@ def test_yaml_round_trip_and_partial_files(tmp_path):
     (tmp_path / "old.yaml").write_text("version: 0\n")
     with pytest.raises(ConfigError, match="config version 0"):
         read_patch(tmp_path / "old.yaml")
+
+
+def test_shipped_config_files_are_valid():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        RunConfig().override(read_patch(f))

@@ -7,8 +7,8 @@ resumed from any checkpoint, or spread over several ranks, takes the same steps.
 """
 from __future__ import annotations
 
-import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +41,13 @@ def load_run_data(cfg: RunConfig) -> Dataset:
             raise ConfigError(f"model {cfg.model.name!r} is conditional but dataset {data.name!r} has no labels")
         cfg.model.num_classes = data.num_classes
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+
+
+def epoch_line(r: dict, epochs: int) -> str:
+    best = " (best)" if r["val/nelbo"] == r["val/best_nelbo"] else ""
+    extra = "".join(f"  {k} {r[k]:.3g}" for k in ("beta", "capacity") if k in r)
+    return (f"epoch {r['epoch']}/{epochs}  train -elbo {r['train/nelbo']:.2f}  val -elbo {r['val/nelbo']:.2f}{best}"
+            f"  recon {r['val/recon']:.2f}  kl {r['val/kl']:.2f}  active units {r['val/active_units']}{extra}")
 
 
 class Trainer:
@@ -145,7 +152,8 @@ class Trainer:
         if self.run is not None and self.dist.is_main:
             self.run.prepare(self.cfg, keep_until_step=self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}")
+                   disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}",
+                   mininterval=0.1 if sys.stderr.isatty() else 10.0)
         record: dict = {}
         try:
             while self.step < self.total_steps and not self.stopped_early:
@@ -161,6 +169,8 @@ class Trainer:
                     if self.step >= self.total_steps:
                         break
                 record = self._end_epoch(epoch, logs)
+                if t.progress and self.dist.is_main:
+                    bar.write(epoch_line(record, self.total_steps // self.steps_per_epoch))
         except KeyboardInterrupt:
             self._save("last")
             raise
