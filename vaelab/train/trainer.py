@@ -54,8 +54,6 @@ class Trainer:
     def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
         t = cfg.train
         self.dist, self.device = distributed.setup(t.device)
-        if t.flush_denormal:
-            torch.set_flush_denormal(True)
         self.data = data if data is not None else load_run_data(cfg)
         self.cfg = cfg
         self.run = RunDir(out) if out is not None else None
@@ -85,16 +83,16 @@ class Trainer:
         self._t0 = time.perf_counter()
 
     # --------------------------------------------------------------------------------- state
-    def _zero_sums(self) -> dict[str, torch.Tensor]:
-        return {k: torch.zeros((), dtype=torch.float64, device=self.device) for k in ("n", *TRAIN_KEYS)}
+    @staticmethod
+    def _zero_sums() -> dict[str, float]:
+        return dict.fromkeys(("n", *TRAIN_KEYS), 0.0)
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
         opt_tensors, groups = checkpoint.optimizer_state(self.opt)
         tensors = {**checkpoint.prefixed("model", self.model.state_dict()),
                    **checkpoint.prefixed("optim", opt_tensors),
-                   **checkpoint.prefixed("trainer.sums", self.sums),
                    "trainer.rng_cpu": torch.get_rng_state()}
-        meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best,
+        meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best, "sums": self.sums,
                 "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups}
         return tensors, meta
 
@@ -102,7 +100,7 @@ class Trainer:
         tensors, meta = checkpoint.load(path)
         self.model.load_state_dict(checkpoint.unprefixed("model", tensors))
         checkpoint.load_optimizer_state(self.opt, checkpoint.unprefixed("optim", tensors), meta["optim_groups"])
-        self.sums = {k: v.to(self.device) for k, v in checkpoint.unprefixed("trainer.sums", tensors).items()}
+        self.sums = meta["sums"]
         torch.set_rng_state(tensors["trainer.rng_cpu"])
         self.step, self.best = meta["step"], meta["best"]
         self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta["stopped_early"]
@@ -131,9 +129,10 @@ class Trainer:
             if self.cfg.data.binarize == "dynamic":
                 x = binarize.dynamic(x)
             loss, logs = self.objective(self.net, x, y, self.step)
-        if not self.dist.all_true(bool(torch.isfinite(loss)), self.device):
+        logs = {k: float(v) for k, v in logs.items()}
+        if not self.dist.all_true(math.isfinite(logs["loss"]), self.device):
             where = f" ({self.run.last} holds the last good state)" if self.run else ""
-            raise NonFiniteLoss(f"loss is {loss.item()} at step {self.step}{where}; "
+            raise NonFiniteLoss(f"loss is {logs['loss']} at step {self.step}{where}; "
                                 f"try a lower train.lr or set train.grad_clip")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,7 +162,7 @@ class Trainer:
                     logs = self._train_step(order[b * t.batch_size:(b + 1) * t.batch_size])
                     bar.update(1)
                     if self.step % 25 == 0 or self.step == self.total_steps:
-                        bar.set_postfix({k: f"{float(v):.4g}" for k, v in logs.items()}, refresh=False)
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
                     if self.step % t.checkpoint_every == 0:
                         self._save("last")
                     if self.step >= self.total_steps:
@@ -181,12 +180,13 @@ class Trainer:
         return record
 
     def _end_epoch(self, epoch: int, logs: dict) -> dict:
-        sums = {k: self.dist.all_reduce_sum(v.clone()) for k, v in self.sums.items()}
+        sums = dict(zip(self.sums, self.dist.all_reduce_sum(torch.tensor(list(self.sums.values()),
+                                                                          dtype=torch.float64, device=self.device))))
         self.sums = self._zero_sums()
         val = self._validate()
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
                   **{f"train/{k}": (sums[k] / sums["n"]).item() for k in TRAIN_KEYS},
-                  **{k: float(v) for k, v in logs.items() if k not in TRAIN_KEYS},
+                  **{k: v for k, v in logs.items() if k not in TRAIN_KEYS},
                   **{f"val/{k}": val[k] for k in ("nelbo", "recon", "kl", "mse", "active_units")}}
         if val["nelbo"] < self.best:
             self.best, self.bad_epochs = val["nelbo"], 0
