@@ -74,7 +74,11 @@ def cmd_train(args) -> None:
             raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
                               f"choose another --out, or pass --overwrite")
         trainer = Trainer(train_config(args), args.out)
-    record = trainer.fit()
+    try:
+        record = trainer.fit()
+    finally:
+        if trainer.dist.is_main:
+            trainer.run.plot()
     if trainer.dist.is_main:
         print(json.dumps(record))
         print(f"run saved in {trainer.run.path}")
@@ -130,7 +134,7 @@ def cmd_interpolate(args) -> None:
 def cmd_traverse(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     split = _split(cfg, args.split)
-    kl = evaluate(model, Split(split.x[:1000], None if split.y is None else split.y[:1000]))["kl_per_dim"]
+    kl = evaluate(model, split.take(torch.arange(min(1000, len(split)))))["kl_per_dim"]
     dims = dims_by_kl(kl, args.dims)
     k = args.index
     images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],

@@ -28,6 +28,7 @@ class RunDir:
         self.eval = self.path / "eval.json"
         self.last = self.path / "checkpoints" / "last.safetensors"
         self.best = self.path / "checkpoints" / "best.safetensors"
+        self._tensorboard = None  # a SummaryWriter once used; False when tensorboard is not installed
 
     def load_config(self) -> RunConfig:
         if not self.config.exists():
@@ -58,8 +59,21 @@ class RunDir:
         return [json.loads(line) for line in self.metrics.read_text().splitlines() if line.strip()]
 
     def log(self, record: dict) -> None:
+        """Append an epoch record to metrics.jsonl, and to TensorBoard when it is installed."""
         with self.metrics.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._tensorboard = False
+            else:
+                self._tensorboard = SummaryWriter(str(self.path / "tensorboard"))
+        if self._tensorboard:
+            for key, value in record.items():
+                if key not in ("epoch", "step"):
+                    self._tensorboard.add_scalar(key, value, record["step"])
+            self._tensorboard.flush()
 
     def plot(self) -> None:
         from .viz.plots import plot_curves

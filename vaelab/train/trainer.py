@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .. import noise
 from ..config import ConfigError, RunConfig
-from ..data import Dataset, Split, binarize, load_dataset
+from ..data import Dataset, binarize, load_dataset
 from ..eval import evaluate
 from ..models import build_model
 from ..objectives import ELBOObjective
@@ -175,8 +175,6 @@ class Trainer:
             raise
         finally:
             bar.close()
-            if self.run is not None and self.dist.is_main:
-                self.run.plot()
         return record
 
     def _end_epoch(self, epoch: int, logs: dict) -> dict:
@@ -205,6 +203,6 @@ class Trainer:
         """The validation split; under DDP each rank takes every world_size-th example and sums are all-reduced."""
         r, w = self.dist.rank, self.dist.world_size
         val = self.data.val
-        shard = val if w == 1 else Split(val.x[r::w], None if val.y is None else val.y[r::w])
+        shard = val if w == 1 else val.take(torch.arange(r, len(val), w))
         return evaluate(self.model, shard, batch_size=self.cfg.train.eval_batch_size, seed=self.cfg.train.seed + r,
                         reduce=self.dist.all_reduce_sum)
