@@ -160,3 +160,19 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 0
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 2
     assert "already holds a run; continue it with --resume" in capsys.readouterr().err
+
+
+def test_sigterm_saves_a_consistent_checkpoint_at_a_step_boundary(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "vaelab.cli", "train", *TINY, "--steps", "100000",
+                             "--set", "train.checkpoint_every=100000", "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "metrics.jsonl").exists():
+        time.sleep(0.01)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "the last checkpoint is kept" in err
+    _, meta = checkpoint.load(run / "checkpoints" / "last.safetensors")
+    assert 0 < meta["step"] < 100000

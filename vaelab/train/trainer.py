@@ -8,7 +8,9 @@ resumed from any checkpoint, or spread over several ranks, takes the same steps.
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +43,26 @@ def load_run_data(cfg: RunConfig) -> Dataset:
             raise ConfigError(f"model {cfg.model.name!r} is conditional but dataset {data.name!r} has no labels")
         cfg.model.num_classes = data.num_classes
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+
+
+class _StopRequests:
+    """Ctrl-C or SIGTERM (a preempted job) while training: noted, and acted on at the next step boundary,
+    where the trainer saves a consistent checkpoint before it stops."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signal = 0
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._note) for s in self.SIGNALS}
+
+    def _note(self, signum, frame) -> None:
+        self.signal = signum
+
+    def restore(self) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
 
 
 def epoch_line(r: dict, epochs: int) -> str:
@@ -154,6 +176,7 @@ class Trainer:
                    disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}",
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
         record: dict = {}
+        stop = _StopRequests()
         try:
             while self.step < self.total_steps and not self.stopped_early:
                 epoch, first = divmod(self.step, self.steps_per_epoch)
@@ -163,17 +186,17 @@ class Trainer:
                     bar.update(1)
                     if self.step % 25 == 0 or self.step == self.total_steps:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
-                    if self.step % t.checkpoint_every == 0:
+                    if self.step % t.checkpoint_every == 0 or stop.signal:
                         self._save("last")
+                    if stop.signal:
+                        raise KeyboardInterrupt(f"stopped by signal {stop.signal} at step {self.step}")
                     if self.step >= self.total_steps:
                         break
                 record = self._end_epoch(epoch, logs)
                 if t.progress and self.dist.is_main:
                     bar.write(epoch_line(record, self.total_steps // self.steps_per_epoch))
-        except KeyboardInterrupt:
-            self._save("last")
-            raise
         finally:
+            stop.restore()
             bar.close()
         return record
 
