@@ -131,13 +131,15 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, capsys):
 def test_cli_train_eval_and_pictures(tmp_path, capsys):
     run = tmp_path / "cvae"
     assert main(["train", "--model", "cvae", *TINY, "--epochs", "2", "--out", str(run)]) == 0
-    assert main(["eval", str(run)]) == 0
+    assert main(["eval", str(run), "--nll-samples", "50", "--ais-steps", "10"]) == 0
     assert "active units" in capsys.readouterr().out
     result = json.loads((run / "eval.json").read_text())
     for key in ("nelbo", "recon", "kl", "mse", "active_units", "kl_per_dim"):
         assert key in result
     assert result["nelbo"] == pytest.approx(result["recon"] + result["kl"]) and len(result["kl_per_dim"]) == 4
     assert result["n"] == 297 and math.isfinite(result["nelbo"])
+    assert result["nll"] <= result["nelbo"] and result["gap"] == pytest.approx(result["nelbo"] - result["nll"])
+    assert result["bpd"] == pytest.approx(result["nll"] / (64 * math.log(2))) and result["ais"]["steps"] == 10
     from PIL import Image
 
     for cmd, extra in (("sample", ["--n", "5"]), ("reconstruct", []), ("interpolate", []), ("traverse", [])):

@@ -11,7 +11,7 @@ import torch
 from .api import load_run
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split
-from .eval import evaluate
+from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .models import MODELS
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
@@ -48,12 +48,16 @@ def train_config(args) -> RunConfig:
     for key in ("seed", "device"):
         if getattr(args, key) is not None:
             flags["train"][key] = getattr(args, key)
+    if args.objective is not None:
+        flags["objective"] = {"name": args.objective}
+    if args.k is not None:
+        flags.setdefault("objective", {})["k"] = args.k
     return cfg.override(flags).set(args.set)
 
 
 def cmd_train(args) -> None:
     if args.resume:
-        if args.out or args.config or args.set or args.dataset or args.data_dir:
+        if args.out or args.config or args.set or args.dataset or args.data_dir or args.objective or args.k:
             raise ConfigError("--resume DIR continues a run with its saved config; only --epochs/--steps may change")
         run = RunDir(args.resume)
         cfg = run.load_config()
@@ -90,14 +94,27 @@ def _split(cfg: RunConfig, name: str) -> Split:
 
 def cmd_eval(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
-    result = evaluate(model, _split(cfg, args.split), batch_size=args.batch_size, seed=args.seed)
+    split = _split(cfg, args.split)
+    result = evaluate(model, split, batch_size=args.batch_size, seed=args.seed)
     result = {"split": args.split, "checkpoint": args.checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               **result}
-    out = RunDir(args.run).eval
-    out.write_text(json.dumps(result, indent=2))
     rows = [("split", args.split), ("examples", result["n"]), ("negative ELBO (nats)", result["nelbo"]),
             ("reconstruction (nats)", result["recon"]), ("KL (nats)", result["kl"]), ("MSE (per pixel)", result["mse"]),
             ("active units", f"{result['active_units']} / {len(result['kl_per_dim'])}")]
+    if args.nll_samples:
+        ll = log_likelihood(model, split, k=args.nll_samples, seed=args.seed, progress=True)
+        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
+                   "gap": result["nelbo"] - ll["nll"]}
+        rows += [(f"NLL, IS k={ll['k']} (nats)", f"{ll['nll']:.4f} +- {ll['nll_se']:.4f}"),
+                 ("bits per dim", ll["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
+    if args.ais_steps:
+        ais = ais_log_likelihood(model, split, steps=args.ais_steps, chains=args.ais_chains, seed=args.seed,
+                                 progress=True)
+        result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}
+        rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
+                 ("AIS acceptance", ais["acceptance"])]
+    out = RunDir(args.run).eval
+    out.write_text(json.dumps(result, indent=2))
     for name, value in rows:
         print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
     print(f"wrote {out}")
@@ -160,6 +177,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     t.add_argument("--config", help="a YAML file with sections data, model, kl, train")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
+    t.add_argument("--objective", help="elbo | iwae (default elbo)")
+    t.add_argument("--k", type=int, help="samples of z per example for the objective (default 1)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -180,6 +199,9 @@ def parser() -> argparse.ArgumentParser:
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
     e.add_argument("--batch-size", type=int, default=1000)
+    e.add_argument("--nll-samples", type=int, default=0, help="importance samples per example for the NLL (e.g. 5000)")
+    e.add_argument("--ais-steps", type=int, default=0, help="also estimate the NLL by AIS with this many steps")
+    e.add_argument("--ais-chains", type=int, default=16)
     s = run_command("sample", cmd_sample, "a grid of samples (one row per class for a CVAE)", split=False)
     s.add_argument("--n", type=int, default=64, help="samples (per class for a CVAE)")
     s.add_argument("--temperature", type=float, default=1.0)

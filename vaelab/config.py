@@ -69,6 +69,15 @@ class KLConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """What training maximizes: ``elbo`` (averaged over k samples) or ``iwae``, the k-sample
+    importance-weighted bound (Burda et al. 2016, eq. 8), which KL schedules do not shape."""
+
+    name: str = "elbo"  # elbo | iwae
+    k: int = 1  # samples of z per example
+
+
+@dataclass
 class TrainConfig:
     epochs: int | None = 10
     steps: int | None = None  # if set, overrides epochs
@@ -89,6 +98,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     kl: KLConfig = field(default_factory=KLConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     version: int = CONFIG_VERSION
 
@@ -134,7 +144,7 @@ def read_patch(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(d, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (data, model, kl, train)")
+        raise ConfigError(f"{path} must hold a mapping of sections (data, model, kl, objective, train)")
     if d.get("version", CONFIG_VERSION) != CONFIG_VERSION:
         raise ConfigError(f"{path} has config version {d.get('version')}; this vaelab reads {CONFIG_VERSION}")
     RunConfig.from_dict(d)

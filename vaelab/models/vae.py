@@ -23,8 +23,15 @@ class ELBOTerms:
     log_px_z: torch.Tensor  # [B] (or [k, B]): log p(x|z), nats summed over data dims
     kl: torch.Tensor  # [B] (or [k, B]): KL(q(z|x) || p(z)), closed form or single-sample estimate
     kl_per_dim: torch.Tensor | None  # [B, D]: closed-form KL per latent dimension, when available
+    log_pz: torch.Tensor  # [B] (or [k, B]): log p(z)
+    log_qz: torch.Tensor  # [B] (or [k, B]): log q(z|x)
     q: DiagonalGaussian
     z: torch.Tensor  # [B, D] (or [k, B, D])
+
+    @property
+    def log_w(self) -> torch.Tensor:
+        """Log importance weights log p(x, z) - log q(z|x): [B] (or [k, B])."""
+        return self.log_px_z + self.log_pz - self.log_qz
 
 
 class VAE(nn.Module):
@@ -60,13 +67,17 @@ class VAE(nn.Module):
         c = self._label(y, z)
         return self.decoder(z if c is None else torch.cat([z, c], -1))
 
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x|z) + log p(z) for z [..., B, D]: [..., B]."""
+        return self.likelihood.log_prob(x, self.decoder_out(z, y)) + self.prior.log_prob(z)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
         """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10)."""
         q = self.posterior(x, y)
         z = q.rsample(k)
         log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
         kl, kl_per_dim = self.prior.kl(q, z)
-        return ELBOTerms(log_px_z, kl, kl_per_dim, q, z)
+        return ELBOTerms(log_px_z, kl, kl_per_dim, self.prior.log_prob(z), q.log_prob(z), q, z)
 
     # Tensor-in, tensor-out use -------------------------------------------------------------
     @torch.no_grad()

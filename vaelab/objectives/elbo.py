@@ -4,23 +4,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import KLConfig
+from ..config import RunConfig
 from .schedules import kl_penalty
 
 
 class ELBOObjective:
-    """loss = E_q[-log p(x|z)] + KL penalty (see :func:`kl_penalty`), averaged over the batch.
+    """loss = E_q[-log p(x|z)] + KL penalty (see :func:`kl_penalty`), averaged over the batch and over
+    ``k`` samples of z per example (the "VAE, k samples" rows of Burda et al. 2016, table 1).
 
     ``nelbo`` = recon + KL is the true negative ELBO (beta = 1), in nats per example,
     whatever schedule shapes the loss.
     """
 
-    def __init__(self, kl: KLConfig, total_steps: int):
-        self.kl_cfg, self.total_steps = kl, total_steps
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        self.kl_cfg, self.k, self.total_steps = cfg.kl, cfg.objective.k, total_steps
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
-        terms = model(x, y)
+        terms = model(x, y, None if self.k == 1 else self.k)
         recon = -terms.log_px_z.mean()
         kl = terms.kl.mean()
         penalty, schedule = kl_penalty(self.kl_cfg, terms.kl, terms.kl_per_dim, step, self.total_steps)

@@ -23,7 +23,7 @@ from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, load_dataset
 from ..eval import evaluate
 from ..models import build_model
-from ..objectives import ELBOObjective
+from ..objectives import OBJECTIVES
 from ..rundir import RunDir
 from . import checkpoint, distributed
 
@@ -93,7 +93,7 @@ class Trainer:
             raise ConfigError(f"train.batch_size {b} is larger than the training set ({n} examples)")
         self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
-        self.objective = ELBOObjective(cfg.kl, self.total_steps)
+        self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.total_steps)
         self.train_x = self.data.train.x.to(self.device)
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 

@@ -1,0 +1,32 @@
+"""The importance-weighted bound (IWAE, Burda et al. 2016) as a training loss."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..config import ConfigError, RunConfig
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """L_k = log (1/k) sum_i w_i for log weights [k, B] (Burda et al. 2016, eq. 8): [B]."""
+    return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
+
+
+class IWAEObjective:
+    """loss = -L_k averaged over the batch. Its gradient weights each sample's gradient by its
+    normalized importance weight (eq. 14). ``nelbo`` is the single-sample bound from the same draws."""
+
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        if cfg.kl.beta != 1 or cfg.kl.schedule != "constant" or cfg.kl.free_bits or cfg.kl.capacity is not None:
+            raise ConfigError("the iwae objective has no KL term to weight: leave the kl section at its defaults")
+        self.k = cfg.objective.k
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        terms = model(x, y, self.k)
+        bound = iwae_bound(terms.log_w).mean()
+        recon, kl = -terms.log_px_z.mean(), terms.kl.mean()
+        logs = {"loss": -bound.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach()}
+        return -bound, logs
