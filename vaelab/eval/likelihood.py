@@ -15,7 +15,8 @@ from tqdm import tqdm
 from .. import noise
 from ..data import Split
 
-MAX_ROWS = 16384  # decoded (sample, example) rows per pass
+MAX_ROWS = 4096  # decoded (sample, example) rows per pass: large enough for fast matmuls, small enough
+# for the decoder's [rows, pixels] outputs to stay in cache (16384 rows ran 35% slower on 2 cores)
 
 
 def split_of(data: Split | torch.Tensor, y: torch.Tensor | None = None) -> Split:
@@ -23,18 +24,20 @@ def split_of(data: Split | torch.Tensor, y: torch.Tensor | None = None) -> Split
 
 
 @torch.no_grad()
-def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 5000, batch_size: int = 100,
+def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 5000, batch_size: int | None = None,
                    max_rows: int = MAX_ROWS, seed: int = 0, progress: bool = False) -> dict:
     """The K-sample importance-sampled estimate of log p(x) for every example of ``data``.
 
     Returns ``nll`` (mean -log p(x), nats per example), ``nll_se`` (standard error of that mean over
     examples), ``bpd`` (bits per dimension), ``k``, and ``log_px`` (the per-example estimates, [N]).
     The estimate is a stochastic lower bound on log p(x) whose bias shrinks as K grows.
+    ``batch_size`` examples (default: at least 10, more when K is small) are estimated together.
     """
     split = split_of(data)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    batch_size = batch_size or max(10, max_rows // k)
     chunk = max(1, min(k, max_rows // batch_size))
     n_chunks = -(-k // chunk)
     log_px = torch.empty(len(split), dtype=torch.float64)
