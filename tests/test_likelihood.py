@@ -103,3 +103,17 @@ def test_iwae_objective_trains_and_refuses_kl_schedules(tiny_cfg):
     assert first is None
     with pytest.raises(ConfigError, match="iwae objective has no KL term"):
         Trainer(cfg.set(["kl.beta=2"]))
+
+
+def test_elbo_objective_averages_over_k_samples(tiny_cfg):
+    from vaelab.objectives import ELBOObjective
+
+    trainer = Trainer(tiny_cfg.set(["objective.k=50"]))
+    x = trainer.data.train.x[:32]
+    obj1 = ELBOObjective(tiny_cfg, 10)
+    obj50 = trainer.objective
+    with torch.no_grad():
+        single = torch.stack([obj1(trainer.model, x, None, 0)[0] for _ in range(50)])
+        many = torch.stack([obj50(trainer.model, x, None, 0)[0] for _ in range(10)])
+    assert abs(many.mean() - single.mean()) < 3 * single.std() / math.sqrt(50) + 0.5  # same expectation
+    assert many.std() < single.std() / 3  # about sqrt(50) times less noise
