@@ -1,0 +1,61 @@
+import torch
+
+from vaelab.models.quantizer import VectorQuantizer
+
+
+def test_nearest_code_matches_brute_force():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(37, 5, ema=False).eval()
+    vq.codebook.data.normal_()
+    z = torch.randn(4, 5, 3, 3)  # [B, D, H, W]
+    out = vq(z)
+    flat = z.movedim(1, -1).reshape(-1, 5)
+    torch.testing.assert_close(vq.distances(flat), torch.cdist(flat, vq.codebook) ** 2, rtol=1e-4, atol=1e-4)
+    assert torch.equal(out.indices.flatten(), torch.cdist(flat, vq.codebook).argmin(1))
+    torch.testing.assert_close(out.z_q.movedim(1, -1).reshape(-1, 5), vq.codebook[out.indices.flatten()])
+
+
+def test_straight_through_passes_the_gradient_to_the_encoder():
+    vq = VectorQuantizer(8, 3, ema=False)
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    g = torch.randn(2, 3, 4, 4)
+    (vq(z).z_q * g).sum().backward()
+    torch.testing.assert_close(z.grad, g)
+    assert vq.codebook.grad is None  # the reconstruction path does not move the codes
+
+
+def test_each_loss_moves_only_what_it_should():
+    vq = VectorQuantizer(8, 3, ema=False)
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    vq(z).codebook_loss.backward()
+    assert z.grad is None and vq.codebook.grad.abs().sum() > 0
+    vq.codebook.grad = None
+    z2 = torch.randn(2, 3, 4, 4, requires_grad=True)
+    vq(z2).commitment_loss.backward()
+    assert vq.codebook.grad is None and z2.grad.abs().sum() > 0
+
+
+def test_ema_update_follows_the_moving_averages():
+    vq = VectorQuantizer(2, 1, ema=True, decay=0.5, eps=0.0, channel_dim=-1)
+    vq.codebook.copy_(torch.tensor([[0.0], [10.0]]))
+    vq.embed_sum.copy_(vq.codebook)
+    vq.cluster_size.fill_(1.0)
+    out = vq(torch.tensor([[1.0], [3.0], [9.0]]))  # codes 0, 0, 1
+    assert out.indices.tolist() == [0, 0, 1] and out.codebook_loss.item() == 0
+    # cluster sizes 0.5*1 + 0.5*[2, 1] = [1.5, 1.0]; sums 0.5*[0, 10] + 0.5*[4, 9] = [2, 9.5]
+    torch.testing.assert_close(vq.cluster_size, torch.tensor([1.5, 1.0]))
+    torch.testing.assert_close(vq.codebook, torch.tensor([[2 / 1.5], [9.5]]))
+
+
+def test_kmeans_init_and_dead_code_restarts_use_more_codes():
+    torch.manual_seed(0)
+    data = torch.randn(2000, 4) * 3 + 5  # far from the initial codebook around 0
+    plain = VectorQuantizer(64, 4, ema=True, channel_dim=-1)
+    better = VectorQuantizer(64, 4, ema=True, kmeans_init=True, dead_after=5, channel_dim=-1)
+    for step in range(30):
+        batch = data[torch.randint(2000, (256,))]
+        used_plain, used_better = plain(batch).codes_used, better(batch).codes_used
+    assert used_plain < 0.3 and used_better > 0.8, (used_plain, used_better)
+    err = lambda vq: (vq.eval()(data).z_q - data).pow(2).mean()  # noqa: E731
+    assert err(better) < err(plain) / 2
+    assert plain.dead_codes(steps=20) > 50 and better.dead_codes(steps=20) < 5

@@ -1,0 +1,136 @@
+"""Vector quantization of encoder outputs (VQ-VAE, van den Oord et al. 2017).
+
+Each D-dimensional vector z_e is replaced by its nearest code e_k of a K x D codebook; gradients pass
+straight through to the encoder (eq. 3's sg terms). Codebook training options:
+
+- ``ema``: codes are exponential moving averages of the vectors assigned to them, with Laplace-smoothed
+  counts (appendix A.1 of the paper; Razavi et al. 2019), instead of the codebook loss;
+- ``kmeans_init``: the codebook starts as k-means centroids of the first batch;
+- ``dead_after``: a code unused for that many steps restarts at a random recent encoder output.
+
+Losses, returned (never added inside) for the objective to weigh (eq. 3):
+``codebook`` = ||sg[z_e] - e||^2 moves the codes (weight 1; zero with EMA),
+``commitment`` = ||z_e - sg[e]||^2 moves the encoder (weight beta = 0.25 in the paper).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class Quantized:
+    z_q: torch.Tensor  # like z_e, with straight-through gradients to z_e
+    indices: torch.Tensor  # z_e's shape without the code dimension
+    codebook_loss: torch.Tensor  # scalar, mean over elements
+    commitment_loss: torch.Tensor  # scalar, mean over elements
+    perplexity: torch.Tensor  # exp(entropy of this batch's code usage)
+    codes_used: torch.Tensor  # fraction of codes used in this batch
+
+
+def _all_reduce(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t)
+    return t
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, num_codes: int = 512, dim: int = 64, *, ema: bool = True, decay: float = 0.99,
+                 eps: float = 1e-5, kmeans_init: bool = False, kmeans_iters: int = 10, dead_after: int = 0,
+                 channel_dim: int = 1):
+        super().__init__()
+        self.num_codes, self.dim, self.ema, self.decay, self.eps = num_codes, dim, ema, decay, eps
+        self.kmeans_iters, self.dead_after, self.channel_dim = kmeans_iters, dead_after, channel_dim
+        codebook = torch.empty(num_codes, dim).uniform_(-1 / num_codes, 1 / num_codes)
+        if ema:
+            self.register_buffer("codebook", codebook)
+            self.register_buffer("cluster_size", torch.zeros(num_codes))
+            self.register_buffer("embed_sum", codebook.clone())
+        else:
+            self.codebook = nn.Parameter(codebook)
+        self.register_buffer("initialized", torch.tensor(not kmeans_init))
+        self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
+
+    def distances(self, flat: torch.Tensor) -> torch.Tensor:
+        """Squared distances ||z||^2 - 2 z.e + ||e||^2, with one matmul: [N, K]."""
+        e = self.codebook
+        return torch.addmm((e**2).sum(1)[None], flat, e.t(), alpha=-2).add_((flat**2).sum(1, keepdim=True))
+
+    def forward(self, z_e: torch.Tensor) -> Quantized:
+        z = z_e.movedim(self.channel_dim, -1)  # [..., D]
+        flat = z.reshape(-1, self.dim)
+        if self.training and not bool(self.initialized):
+            self._kmeans_init(flat.detach())
+        indices = self.distances(flat.detach()).argmin(1)  # [N]
+        onehot = F.one_hot(indices, self.num_codes).type(flat.dtype)  # [N, K]
+        counts = onehot.sum(0)
+        if self.training:
+            counts = _all_reduce(counts.detach().clone())
+            self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+            if self.ema:
+                self._ema_update(flat.detach(), onehot, counts)
+            if self.dead_after:
+                self._restart_dead(flat.detach())
+        e = self.codebook[indices].view_as(z)  # nearest codes
+        codebook_loss = F.mse_loss(e, z.detach()) if not self.ema else flat.new_zeros(())
+        commitment_loss = F.mse_loss(z, e.detach())
+        z_q = z + (e - z).detach()  # straight-through: forward e, backward identity to z_e
+        p = counts / counts.sum().clamp(min=1)
+        return Quantized(
+            z_q=z_q.movedim(-1, self.channel_dim), indices=indices.view(z.shape[:-1]),
+            codebook_loss=codebook_loss, commitment_loss=commitment_loss,
+            perplexity=torch.exp(-(p * torch.log(p + 1e-10)).sum()).detach(),
+            codes_used=(counts > 0).float().mean().detach())
+
+    @torch.no_grad()
+    def _ema_update(self, flat: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor) -> None:
+        d = self.decay
+        self.cluster_size.mul_(d).add_(counts, alpha=1 - d)
+        self.embed_sum.mul_(d).add_(_all_reduce(onehot.t() @ flat), alpha=1 - d)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace smoothing
+        self.codebook.copy_(self.embed_sum / smoothed[:, None])
+
+    @torch.no_grad()
+    def _kmeans_init(self, flat: torch.Tensor) -> None:
+        """Lloyd's k-means on this batch, started at random batch vectors (all ranks use rank 0's result)."""
+        g = torch.Generator(device=flat.device).manual_seed(0)
+        centroids = flat[torch.randint(len(flat), (self.num_codes,), generator=g, device=flat.device)].clone()
+        for _ in range(self.kmeans_iters):
+            self.codebook.data.copy_(centroids)
+            assign = self.distances(flat).argmin(1)
+            counts = torch.bincount(assign, minlength=self.num_codes).to(flat.dtype)
+            sums = torch.zeros_like(centroids).index_add_(0, assign, flat)
+            centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centroids)
+        if dist.is_available() and dist.is_initialized():
+            dist.broadcast(centroids, 0)
+        self.codebook.data.copy_(centroids)
+        if self.ema:
+            self.embed_sum.copy_(centroids)
+            self.cluster_size.fill_(1.0)
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def _restart_dead(self, flat: torch.Tensor) -> None:
+        """Codes unused for ``dead_after`` steps move to random encoder outputs of this batch."""
+        dead = (self.unused_steps >= self.dead_after).nonzero().squeeze(1)
+        if len(dead) == 0:
+            return
+        pick = torch.randint(len(flat), (len(dead),), device=flat.device)
+        new = flat[pick]
+        if dist.is_available() and dist.is_initialized():
+            dist.broadcast(new, 0)
+        self.codebook.data[dead] = new
+        if self.ema:
+            self.embed_sum[dead] = new
+            self.cluster_size[dead] = 1.0
+        self.unused_steps[dead] = 0
+
+    def dead_codes(self, steps: int = 100) -> int:
+        """Codes no training batch has used in the last ``steps`` steps."""
+        return int((self.unused_steps >= steps).sum())
