@@ -56,24 +56,31 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
         self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
 
-    def distances(self, flat: torch.Tensor) -> torch.Tensor:
-        """Squared distances ||z||^2 - 2 z.e + ||e||^2, with one matmul: [N, K]."""
+    def _scores(self, flat: torch.Tensor) -> torch.Tensor:
+        """||e||^2 - 2 z.e, with one matmul: [N, K]; the squared distance less ||z||^2, which argmin needs not."""
         e = self.codebook
-        return torch.addmm((e**2).sum(1)[None], flat, e.t(), alpha=-2).add_((flat**2).sum(1, keepdim=True))
+        return torch.addmm((e**2).sum(1)[None], flat, e.t(), alpha=-2)
+
+    def distances(self, flat: torch.Tensor) -> torch.Tensor:
+        """Squared distances ||z - e||^2: [N, K]."""
+        return self._scores(flat).add_((flat**2).sum(1, keepdim=True))
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code for each row of ``flat`` [N, D]: [N]."""
+        return self._scores(flat).argmin(1)
 
     def forward(self, z_e: torch.Tensor) -> Quantized:
         z = z_e.movedim(self.channel_dim, -1)  # [..., D]
         flat = z.reshape(-1, self.dim)
         if self.training and not bool(self.initialized):
             self._kmeans_init(flat.detach())
-        indices = self.distances(flat.detach()).argmin(1)  # [N]
-        onehot = F.one_hot(indices, self.num_codes).type(flat.dtype)  # [N, K]
-        counts = onehot.sum(0)
+        indices = self.nearest(flat.detach())  # [N]
+        counts = torch.bincount(indices, minlength=self.num_codes).to(flat.dtype)  # [K]
         if self.training:
-            counts = _all_reduce(counts.detach().clone())
+            counts = _all_reduce(counts)
             self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
             if self.ema:
-                self._ema_update(flat.detach(), onehot, counts)
+                self._ema_update(flat.detach(), indices, counts)
             if self.dead_after:
                 self._restart_dead(flat.detach())
         e = self.codebook[indices].view_as(z)  # nearest codes
@@ -88,10 +95,11 @@ class VectorQuantizer(nn.Module):
             codes_used=(counts > 0).float().mean().detach())
 
     @torch.no_grad()
-    def _ema_update(self, flat: torch.Tensor, onehot: torch.Tensor, counts: torch.Tensor) -> None:
+    def _ema_update(self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor) -> None:
         d = self.decay
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, indices, flat)  # sum of the vectors given to each code
         self.cluster_size.mul_(d).add_(counts, alpha=1 - d)
-        self.embed_sum.mul_(d).add_(_all_reduce(onehot.t() @ flat), alpha=1 - d)
+        self.embed_sum.mul_(d).add_(_all_reduce(sums), alpha=1 - d)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace smoothing
         self.codebook.copy_(self.embed_sum / smoothed[:, None])
@@ -103,7 +111,7 @@ class VectorQuantizer(nn.Module):
         centroids = flat[torch.randint(len(flat), (self.num_codes,), generator=g, device=flat.device)].clone()
         for _ in range(self.kmeans_iters):
             self.codebook.data.copy_(centroids)
-            assign = self.distances(flat).argmin(1)
+            assign = self.nearest(flat)
             counts = torch.bincount(assign, minlength=self.num_codes).to(flat.dtype)
             sums = torch.zeros_like(centroids).index_add_(0, assign, flat)
             centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centroids)
