@@ -236,9 +236,10 @@ def test_missing_files_offline_lists_every_place(tmp_path, monkeypatch):
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(UnknownName, match="unknown dataset 'cifar'; known: binarized-mnist, digits, fashion-mnist"):
+    with pytest.raises(UnknownName, match="unknown dataset 'cifar'; known: binarized-mnist, celeba, cifar10, digits"):
         load_dataset("cifar")
-    assert DATASETS.names() == ["binarized-mnist", "digits", "fashion-mnist", "mnist"]
+    assert DATASETS.names() == ["binarized-mnist", "celeba", "cifar10", "digits", "fashion-mnist", "image-folder",
+                                "mnist"]
 
 
 # --- search order ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def load_run(path: str | Path, checkpoint: str = "best", device: str = "cpu") ->
     """The run's config and its model in eval mode, weights from the ``best`` (else ``last``) or ``last`` checkpoint."""
     run = RunDir(path)
     cfg = run.load_config()
-    model = build_model(cfg.model)
+    model = build_model(cfg)
     weights, _ = load_weights(run.checkpoint(checkpoint))
     model.load_state_dict(weights)
     return cfg, model.to(torch.device(device)).eval()

@@ -17,7 +17,9 @@ from .registry import UnknownName
 from .rundir import RunDir, RunDirError
 from .train import NonFiniteLoss, Trainer, load_run_data
 from .train.checkpoint import CheckpointError
-from .viz import dims_by_kl, interpolation, reconstructions, samples, save_grid, traversal
+from .train.prior import encode_codes, prior_dir, prior_trainer
+from .viz import (dims_by_kl, interpolation, plot_code_maps, plot_code_usage, reconstructions, samples, save_grid,
+                  traversal, vq_samples)
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -98,9 +100,14 @@ def cmd_eval(args) -> None:
     result = evaluate(model, split, batch_size=args.batch_size, seed=args.seed)
     result = {"split": args.split, "checkpoint": args.checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               **result}
-    rows = [("split", args.split), ("examples", result["n"]), ("negative ELBO (nats)", result["nelbo"]),
-            ("reconstruction (nats)", result["recon"]), ("KL (nats)", result["kl"]), ("MSE (per pixel)", result["mse"]),
-            ("active units", f"{result['active_units']} / {len(result['kl_per_dim'])}")]
+    rows = [("split", args.split)] + [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
+    if model.family == "vq" and (prior_dir(args.run) / "config.yaml").exists():
+        _, prior = _prior(args.run, args.device)
+        codes = encode_codes(model, split)
+        result["prior_bits_per_code"] = evaluate(prior, codes)["bits_per_code"]
+        rows.append(("prior bits per code", result["prior_bits_per_code"]))
+    if args.nll_samples or args.ais_steps:
+        _require(model, "vae", "eval --nll-samples/--ais-steps")
     if args.nll_samples:
         ll = log_likelihood(model, split, k=args.nll_samples, seed=args.seed, progress=True)
         result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
@@ -120,15 +127,62 @@ def cmd_eval(args) -> None:
     print(f"wrote {out}")
 
 
+EVAL_NAMES = {"n": "examples", "nelbo": "negative ELBO (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)",
+              "mse": "MSE (per pixel)", "psnr": "PSNR (dB)", "ssim": "SSIM", "active_units": "active units",
+              "perplexity": "codebook perplexity", "codes_used": "codes used (fraction)", "dead_codes": "dead codes"}
+
+
 def _out(args, default: str) -> Path:
     return Path(args.output) if args.output else Path(args.run) / default
+
+
+def _prior(run: str, device: str):
+    """The PixelCNN prior trained for VQ-VAE run ``run``: (its config, the network)."""
+    if not (prior_dir(run) / "config.yaml").exists():
+        raise RunDirError(f"{run} has no code prior yet; train one with `vaelab train-prior {run}`")
+    return load_run(prior_dir(run), "best", device)
 
 
 def cmd_sample(args) -> None:
     _, model = load_run(args.run, args.checkpoint, args.device)
     torch.manual_seed(args.seed)
-    images, nrow = samples(model, args.n, args.temperature)
+    if model.family == "vq":
+        prior_cfg, prior = _prior(args.run, args.device)
+        g = torch.Generator(device=args.device).manual_seed(args.seed)
+        images, nrow = vq_samples(model, prior, tuple(prior_cfg.model.input_shape), args.n, args.temperature, g)
+    else:
+        images, nrow = samples(model, args.n, args.temperature)
     print(f"wrote {save_grid(images, _out(args, 'samples.png'), nrow)}")
+
+
+def cmd_train_prior(args) -> None:
+    trainer = prior_trainer(args.run, args.set + ([f"train.epochs={args.epochs}"] if args.epochs else []),
+                            resume=args.resume)
+    try:
+        record = trainer.fit()
+    finally:
+        trainer.run.plot()
+    print(json.dumps(record))
+    print(f"prior saved in {trainer.run.path}; bits per code (val) {record['val/bits_per_code']:.4f}")
+
+
+def cmd_codes(args) -> None:
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    _require(model, "vq", "codes")
+    split = _split(cfg, args.split)
+    usage = evaluate(model, split)["code_counts"]
+    out = Path(args.output) if args.output else Path(args.run)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_code_usage(usage, out / "codebook_usage.png")
+    x = split.x[: args.n].to(args.device)
+    plot_code_maps(x, model.encode(x), model.quantizer.num_codes, out / "code_maps.png")
+    print(f"wrote {out / 'codebook_usage.png'} and {out / 'code_maps.png'}")
+
+
+def _require(model, family: str, command: str) -> None:
+    if model.family != family:
+        kinds = {"vae": "a continuous latent space (a VAE)", "vq": "a codebook (a VQ-VAE)"}
+        raise ConfigError(f"`vaelab {command}` needs {kinds[family]}; this run's model is a {model.family} model")
 
 
 def cmd_reconstruct(args) -> None:
@@ -140,6 +194,7 @@ def cmd_reconstruct(args) -> None:
 
 def cmd_interpolate(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
+    _require(model, "vae", "interpolate")
     split = _split(cfg, args.split)
     g = torch.Generator().manual_seed(args.seed)
     i, j = torch.randperm(len(split), generator=g)[: 2 * args.pairs].chunk(2)
@@ -150,6 +205,7 @@ def cmd_interpolate(args) -> None:
 
 def cmd_traverse(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
+    _require(model, "vae", "traverse")
     split = _split(cfg, args.split)
     kl = evaluate(model, split.take(torch.arange(min(1000, len(split)))))["kl_per_dim"]
     dims = dims_by_kl(kl, args.dims)
@@ -210,6 +266,14 @@ def parser() -> argparse.ArgumentParser:
     i = run_command("interpolate", cmd_interpolate, "decoded latent interpolations between test images")
     i.add_argument("--pairs", type=int, default=6)
     i.add_argument("--steps", type=int, default=10)
+    c = run_command("codes", cmd_codes, "VQ-VAE: codebook usage histogram and code-index maps (-o: a folder)")
+    c.add_argument("--n", type=int, default=8, help="images whose code maps are drawn")
+    tp = sub.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE run's codes (into DIR/prior)")
+    tp.add_argument("run", help="a VQ-VAE run directory")
+    tp.add_argument("--epochs", type=int)
+    tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. prior.layers=12")
+    tp.add_argument("--resume", action="store_true", help="continue DIR/prior from its last checkpoint")
+    tp.set_defaults(fn=cmd_train_prior)
     v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")
     v.add_argument("--index", type=int, default=0, help="which image of the split")
     v.add_argument("--dims", type=int, default=10, help="how many latent dimensions (those with most KL)")

@@ -28,12 +28,15 @@ class DataConfig:
     binarize: str = "dynamic"  # none | dynamic (resampled every step, Burda et al. 2016) | static (fixed, seeded)
     val_size: int | None = None  # carved from train when the dataset has no validation split (None: its default)
     seed: int = 0  # validation split and static binarization
+    image_size: int | None = None  # image-folder / celeba: side of the square images (their default: 64)
+    crop: int | None = None  # image-folder / celeba: center crop before resizing (celeba: 140)
+    channels: int | None = None  # image-folder: 1 (grey) or 3 (colour)
 
 
 @dataclass
 class ModelConfig:
     name: str = "vae"
-    arch: str = "mlp"  # mlp | conv
+    arch: str = "mlp"  # mlp | conv (VAEs); vq-conv | vq-residual (VQ-VAE)
     latent_dim: int = 32
     hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp
     channels: list[int] = field(default_factory=lambda: [8, 16, 32])  # conv (the seed notebook's)
@@ -44,6 +47,33 @@ class ModelConfig:
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     input_shape: list[int] | None = None  # filled from the dataset at train time
     num_classes: int = 0  # filled from the dataset when conditional
+
+
+@dataclass
+class VQConfig:
+    """The VQ-VAE's codebook (van den Oord et al. 2017) and how it is trained (see vaelab.models.quantizer)."""
+
+    codebook_size: int = 512  # K
+    dim: int = 64  # D
+    beta: float = 0.25  # commitment weight
+    ema: bool = True  # EMA codebook updates instead of the codebook loss
+    decay: float = 0.99
+    kmeans_init: bool = False
+    dead_after: int = 0  # restart codes unused for this many steps (0: never)
+    hidden: int = 128  # channels of the convolutional encoder/decoder
+    residual_hidden: int = 32  # channels inside residual blocks (arch vq-residual)
+
+
+@dataclass
+class PriorConfig:
+    """The gated PixelCNN over code indices (van den Oord et al. 2016), trained by ``vaelab train-prior``."""
+
+    layers: int = 10
+    dim: int = 64
+    kernel: int = 7
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
 
 
 @dataclass
@@ -73,7 +103,7 @@ class ObjectiveConfig:
     """What training maximizes: ``elbo`` (averaged over k samples) or ``iwae``, the k-sample
     importance-weighted bound (Burda et al. 2016, eq. 8), which KL schedules do not shape."""
 
-    name: str = "elbo"  # elbo | iwae
+    name: str = "elbo"  # elbo | iwae | vq
     k: int = 1  # samples of z per example
 
 
@@ -99,6 +129,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     kl: KLConfig = field(default_factory=KLConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    vq: VQConfig = field(default_factory=VQConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     version: int = CONFIG_VERSION
 

@@ -1,23 +1,29 @@
 """The registered datasets and :func:`load_dataset`.
 
 Each registered loader takes ``(data_dir, Options)`` and returns a :class:`Dataset`.
-The files each needs, with their checksums, are in :data:`SOURCES`.
+The files each needs, with their checksums, are in :data:`SOURCES`. Datasets with options of their own (image
+size, crop, ...) are in :data:`DATASET_OPTIONS`: ``load_dataset`` passes its other keyword arguments into those.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..registry import Registry
+from . import celeba as celeba_files
 from . import files
 from .amat import parse_amat
 from .base import Dataset, Split, hold_out
-from .files import Folder, FileSpec, Source
+from .cifar import parse_batch
+from .errors import DataError
+from .files import Archive, Folder, FileSpec, Source
 from .idx import check_counts, parse_images, parse_labels
+from .images import ImageOptions, find_images, read_images
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,17 @@ class Options:
     seed: int = 0
     download: bool = True
     verify: bool = True
+    extra: Any = None  # the dataset's own options (its DATASET_OPTIONS entry, updated), else None
 
 
 DATASETS: Registry[Callable[[Folder, Options], Dataset]] = Registry("dataset")
 IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # (images, labels) file names
 IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR_TEST = "test_batch.bin"
+
+# Datasets that take keyword arguments of their own in load_dataset: their defaults, which those replace.
+DATASET_OPTIONS: dict[str, Any] = {"image-folder": ImageOptions(), "celeba": ImageOptions(crop=140)}
 
 SOURCES: dict[str, Source] = {
     "mnist": Source(
@@ -70,6 +82,17 @@ SOURCES: dict[str, Source] = {
             FileSpec("binarized_mnist_test.amat", "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c"),
         ),
     ),
+    "cifar10": Source(
+        name="cifar10",
+        folder="cifar10",
+        mirror="https://www.cs.toronto.edu/~kriz/",
+        files=tuple(FileSpec(name, None) for name in (*CIFAR_TRAIN, CIFAR_TEST)),  # no per-file sha256 published
+        archive=Archive(  # with the md5 published on https://www.cs.toronto.edu/~kriz/cifar.html
+            "cifar-10-binary.tar.gz", md5="c32a1d4ab5d03f1284b67883e8d87530", folder="cifar-10-batches-bin"
+        ),
+    ),
+    # Found by celeba.find, not files.locate: a folder of JPEGs, with no file list and no download.
+    "celeba": Source(name="celeba", folder="celeba", files=(), mirror=celeba_files.PAGE),
 }
 
 
@@ -81,6 +104,7 @@ def load_dataset(
     seed: int = 0,
     download: bool = True,
     verify: bool = True,
+    **options: Any,
 ) -> Dataset:
     """Load dataset ``name`` (see ``DATASETS.names()``) with train, val and test splits.
 
@@ -89,13 +113,27 @@ def load_dataset(
     val_size: rows carved from train for validation (a per-dataset default when None; unused by datasets
     with an official validation split). seed: fixes that carving.
     download: fetch missing files from the official mirror. verify: check each file's sha256.
+    options: the dataset's own, for those in DATASET_OPTIONS: image-folder and celeba take ``size``, ``crop``
+    and ``channels`` (see ImageOptions), e.g. ``load_dataset("celeba", size=32)``. Others take none.
     """
-    return DATASETS.get(name)(data_dir, Options(val_size, seed, download, verify))
+    loader = DATASETS.get(name)
+    return loader(data_dir, Options(val_size, seed, download, verify, _own_options(name, options)))
+
+
+def _own_options(name: str, options: dict[str, Any]) -> Any:
+    """Dataset ``name``'s DATASET_OPTIONS entry with ``options`` replacing its defaults (None if it has none)."""
+    default = DATASET_OPTIONS.get(name)
+    known = [field.name for field in dataclasses.fields(default)] if default is not None else []
+    if unknown := sorted(set(options) - set(known)):
+        takes = f"takes only the options {', '.join(known)}" if known else "takes no options of its own"
+        raise DataError(f"dataset {name!r} {takes}; got {', '.join(unknown)}")
+    return None if default is None else dataclasses.replace(default, **options)
 
 
 def _images(x: np.ndarray, scale: float) -> torch.Tensor:
-    """[N, H, W] pixel values (a writable array) -> float32 [N, 1, H, W] divided by ``scale``."""
-    return torch.from_numpy(x).unsqueeze(1).float().div_(scale)
+    """[N, H, W] or [N, C, H, W] pixel values (a writable array) -> float32 [N, C, H, W] divided by ``scale``."""
+    images = torch.from_numpy(x)
+    return (images.unsqueeze(1) if images.ndim == 3 else images).float().div_(scale)
 
 
 def _labelled(arrays: dict[str, np.ndarray], paths: dict[str, Path], images: str, labels: str) -> Split:
@@ -166,3 +204,88 @@ def digits(data_dir: Folder, opt: Options) -> Dataset:
     rest, test = hold_out(full, 297, seed=0)
     train, val = hold_out(rest, 200 if opt.val_size is None else opt.val_size, opt.seed)
     return Dataset("digits", train, val, test, num_classes=10, binary=False)
+
+
+@DATASETS.register("cifar10")
+def cifar10(data_dir: Folder, opt: Options) -> Dataset:
+    """CIFAR-10: 50k train / 10k test 32x32 colour images, 10 classes, from the binary version only.
+
+    A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", tech. report, U. Toronto, 2009.
+    Default split: train 45000 / val 5000 / test 10000. Reads ``data_batch_1.bin`` ... ``data_batch_5.bin`` and
+    ``test_batch.bin`` (from ``cifar-10-batches-bin/``, or the folder itself), never the Python pickles.
+    No per-file sha256 is published, so files found on disk are checked for their structure only (whole
+    3073-byte records, labels 0-9), whatever ``verify`` says; a download is checked against the md5 that the
+    CIFAR page publishes for ``cifar-10-binary.tar.gz`` before anything is unpacked.
+    """
+    source = SOURCES["cifar10"]
+    paths = files.locate(source, data_dir, opt.download)
+    batches = files.load_all(source, paths, {spec.name: parse_batch for spec in source.files}, opt.verify)
+    full_train, test = _cifar_split([batches[name] for name in CIFAR_TRAIN]), _cifar_split([batches[CIFAR_TEST]])
+    del batches
+    train, val = hold_out(full_train, 5000 if opt.val_size is None else opt.val_size, opt.seed)
+    return Dataset("cifar10", train, val, test, num_classes=10, binary=False)
+
+
+def _cifar_split(batches: list[tuple[np.ndarray, np.ndarray]]) -> Split:
+    """The split of parsed CIFAR-10 batch files (images, labels), in file order."""
+    x, y = (np.concatenate(arrays) for arrays in zip(*batches))
+    return Split(_images(x, 255), torch.from_numpy(y.astype(np.int64)))
+
+
+def _carve(n: int, opt: Options) -> list[torch.Tensor]:
+    """Row numbers of train, val and test among ``n`` images: test a tenth fixed by seed 0, val a tenth (or
+    ``opt.val_size``) fixed by ``opt.seed``; each at least one image once there are three."""
+    tenth = max(1, n // 10) if n >= 3 else 0
+    rest, test = hold_out(Split(torch.arange(n), None), tenth, seed=0)  # carving row numbers, not images
+    train, val = hold_out(rest, tenth if opt.val_size is None else opt.val_size, opt.seed)
+    return [train.x, val.x, test.x]
+
+
+def _image_dataset(
+    name: str, paths: list[Path], labels: np.ndarray | None, num_classes: int, parts: list[torch.Tensor],
+    image_opt: ImageOptions,
+) -> Dataset:
+    """The dataset of the image files ``paths`` (with ``labels`` or None) split by ``parts``: train, val and test
+    row numbers.
+
+    The images are read split after split into one array, so each split is a slice of it: no copies.
+    """
+    order = torch.cat(parts)
+    x = torch.from_numpy(read_images([paths[i] for i in order.tolist()], image_opt))
+    sizes = [len(part) for part in parts]
+    ys = [None] * 3 if labels is None else torch.from_numpy(labels)[order].split(sizes)
+    train, val, test = (Split(xs, y) for xs, y in zip(x.split(sizes), ys))
+    return Dataset(name, train, val, test, num_classes=num_classes, binary=False)
+
+
+@DATASETS.register("image-folder")
+def image_folder(data_dir: Folder, opt: Options) -> Dataset:
+    """Any folder of images (.png .jpg .jpeg .bmp .webp, any case), found recursively, as RGB or grey squares.
+
+    Each image is centre-cropped to a square (``crop`` pixels; default its shorter side) and resized (bicubic)
+    to ``size`` (default 64); ``channels`` 3 or 1. Pass them to load_dataset: ``load_dataset("image-folder",
+    folder, size=32, crop=100, channels=1)``. When the images sit in subfolders, each immediate subfolder is
+    a class (labels 0.. in sorted name order); else no labels. Split: test a tenth (fixed), val a tenth (or
+    val_size, carved by seed), at least one each from 3 images. data_dir is required; download, verify unused.
+    """
+    if data_dir is None:
+        raise DataError("image-folder needs data_dir: the folder of the images (in class subfolders, or not)")
+    paths, labels, classes = find_images(Path(data_dir))
+    return _image_dataset("image-folder", paths, labels, len(classes), _carve(len(paths), opt), opt.extra)
+
+
+@DATASETS.register("celeba")
+def celeba(data_dir: Folder, opt: Options) -> Dataset:
+    """CelebA, aligned and cropped: 202,599 unlabelled 178x218 face JPEGs, as 3x64x64 images.
+
+    Z. Liu, P. Luo, X. Wang, X. Tang, "Deep Learning Face Attributes in the Wild", ICCV 2015. The usual
+    preprocessing for generative models: centre crop 140x140, resize to 64x64 (``size``, ``crop``, ``channels``
+    overridable as for image-folder). Looks for ``img_align_celeba/`` (or a folder of its JPEGs) in data_dir,
+    $VAELAB_DATA/celeba and the cache. Split: the official 162,770 / 19,867 / 19,962 from
+    ``list_eval_partition.txt`` beside the image folder (val_size and seed unused); without it, image-folder's
+    seeded 80/10/10. Never downloaded: CelebA is behind a form; the error says where to get it.
+    """
+    folder, paths = celeba_files.find(files.search_dirs(SOURCES["celeba"], data_dir))
+    partition = celeba_files.partition_file(folder)
+    parts = _carve(len(paths), opt) if partition is None else celeba_files.parse_partition(partition, paths)
+    return _image_dataset("celeba", paths, None, 0, parts, opt.extra)

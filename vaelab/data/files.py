@@ -2,6 +2,8 @@
 
 A file is known by its uncompressed name and the sha256 of its uncompressed content, so it may sit on disk
 as ``NAME`` or ``NAME.gz`` (Debian re-gzips Fashion-MNIST: other ``.gz`` bytes, same content).
+A source whose mirror serves one archive (CIFAR-10's tarball) is checked by the archive's published md5 instead,
+and its files by their structure alone when no per-file sha256 is known.
 """
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import gzip
 import hashlib
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from http.client import HTTPException
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, TypeVar
 
 from .errors import DataError
@@ -28,7 +31,16 @@ CHUNK = 1 << 20
 @dataclass(frozen=True)
 class FileSpec:
     name: str  # file name, uncompressed
-    sha256: str  # of the uncompressed content
+    sha256: str | None  # of the uncompressed content; None when unpublished (only for files from an Archive)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A tar archive, checked by its published md5, that the mirror serves in place of a source's single files."""
+
+    name: str  # file name on the mirror
+    md5: str
+    folder: str = ""  # the folder inside the archive that holds the files; each place is searched with it too
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class Source:
     gzipped: bool = True  # the mirror serves NAME.gz rather than NAME
     standard_dirs: tuple[str, ...] = ()  # where system packages install the files
     advice: str = ""  # another way to get the files
+    archive: Archive | None = None  # the mirror serves this archive, not each file
 
     @property
     def base_url(self) -> str:
@@ -50,6 +63,10 @@ class Source:
 
     def remote_name(self, spec: FileSpec) -> str:
         return spec.name + ".gz" if self.gzipped else spec.name
+
+    def folders(self, place: Path) -> list[Path]:
+        """Where in ``place`` the files may sit: in it, or in the archive's folder inside it."""
+        return [place, place / self.archive.folder] if self.archive and self.archive.folder else [place]
 
 
 def cache_root() -> Path:
@@ -71,17 +88,20 @@ def _on_disk(folder: Path, spec: FileSpec) -> Path | None:
     return next((p for p in (folder / spec.name, folder / (spec.name + ".gz")) if p.is_file()), None)
 
 
-def _complete(folder: Path, specs: tuple[FileSpec, ...]) -> dict[str, Path] | None:
-    """Each file's path in ``folder`` (plain or .gz), or None unless all are there."""
-    found = {spec.name: _on_disk(folder, spec) for spec in specs}
-    return None if None in found.values() else found
+def _complete(source: Source, place: Path) -> dict[str, Path] | None:
+    """Each file's path (plain or .gz) in the first of ``source.folders(place)`` that holds them all, else None."""
+    for folder in source.folders(place):
+        found = {spec.name: _on_disk(folder, spec) for spec in source.files}
+        if None not in found.values():
+            return found
+    return None
 
 
 def locate(source: Source, data_dir: Folder = None, download: bool = True) -> dict[str, Path]:
     """Path of each of the source's files, from the first folder that holds them all; else downloaded."""
     places = search_dirs(source, data_dir)
     for folder, _ in places:
-        if found := _complete(folder, source.files):
+        if found := _complete(source, folder):
             return found
     if not download:
         raise DataError(_not_found(source, places, "Not downloaded, since download=False."))
@@ -90,45 +110,127 @@ def locate(source: Source, data_dir: Folder = None, download: bool = True) -> di
         fetch(source, dest)
     except (OSError, HTTPException) as err:
         raise DataError(_not_found(source, places, f"Download into {dest} failed: {err}")) from err
-    return _complete(dest, source.files)
+    return _complete(source, dest)
 
 
 def _not_found(source: Source, places: list[tuple[Path, str]], why: str) -> str:
     names = ", ".join(spec.name + "[.gz]" for spec in source.files)
     looked = "\n".join(f"  {folder} ({origin})" for folder, origin in places)
-    urls = "\n".join(f"  {source.base_url}{source.remote_name(spec)}" for spec in source.files)
+    if source.archive is None:
+        urls = "\n".join(f"  {source.base_url}{source.remote_name(spec)}" for spec in source.files)
+        get = f"Get the files from:\n{urls}\ninto one of those folders"
+    else:
+        looked += f"\neach also with its subfolder {source.archive.folder}/" if source.archive.folder else ""
+        get = f"Get\n  {source.base_url}{source.archive.name}\nand unpack it into one of those folders"
     return (
         f"{source.name}: no folder holds all of {names}. Looked in:\n{looked}\n{why}\n"
-        f"Get the files from:\n{urls}\ninto one of those folders, or set $VAELAB_DATA to a folder holding "
+        f"{get}, or set $VAELAB_DATA to a folder holding "
         f"{source.folder}/.{(' ' + source.advice) if source.advice else ''}"
     )
 
 
 def fetch(source: Source, dest: Path) -> None:
-    """Download the source's files that ``dest`` lacks, each verified before it lands."""
+    """Download the source's files that ``dest`` lacks, each verified before it lands.
+
+    From an archive: when any is lacking, the archive, verified by its md5, then unpacked into
+    ``dest/<archive folder>``.
+    """
     dest.mkdir(parents=True, exist_ok=True)
+    if source.archive is not None:
+        if _complete(source, dest) is None:
+            _fetch_archive(source, dest)
+        return
     for spec in source.files:
         if _on_disk(dest, spec) is None:
-            _download(source.base_url + source.remote_name(spec), dest / source.remote_name(spec), spec)
+            name = source.remote_name(spec)
+            _download(source.base_url + name, dest / name, _checksum("sha256", _sha256, spec.sha256, spec.name))
 
 
-def _download(url: str, target: Path, spec: FileSpec) -> None:
-    """``url`` to ``target`` through a temporary file, renamed into place only once its sha256 matches."""
+def _checksum(algorithm: str, digest: Callable[[Path], str], expected: str, name: str) -> Callable[[Path], str | None]:
+    """A check for :func:`_download`: the problem when a file's ``digest`` is not ``expected``, that of ``name``."""
+
+    def check(path: Path) -> str | None:
+        actual = digest(path)
+        if actual != expected:
+            return f"downloaded content has {algorithm} {actual}, expected {expected} for {name}"
+        return None
+
+    return check
+
+
+def _sha256(path: Path) -> str:
+    """Of the uncompressed content, as :class:`FileSpec` has it."""
+    return read(path)[1]
+
+
+def _md5(path: Path) -> str:
+    """Of the bytes as they are, as :class:`Archive` has it."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+
+
+def _download(url: str, target: Path, check: Callable[[Path], str | None]) -> None:
+    """``url`` to ``target`` through a temporary file, renamed into place only once ``check`` finds no problem.
+
+    ``check(file)`` says what is wrong with the downloaded file (a checksum mismatch), or None.
+    """
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=".part-", suffix=target.name)
     part = Path(name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             shutil.copyfileobj(response, out, CHUNK)
-        actual = read(part)[1]
-        if actual != spec.sha256:
+        if problem := check(part):
             raise DataError(
-                f"{url}: downloaded content has sha256 {actual}, expected {spec.sha256} for {spec.name}. "
-                "The mirror serves a different or damaged file; nothing was saved. "
+                f"{url}: {problem}. The mirror serves a different or damaged file; nothing was saved. "
                 "Try again, or get the file elsewhere."
             )
         os.replace(part, target)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _fetch_archive(source: Source, dest: Path) -> None:
+    """Download the source's archive into ``dest``, check its md5, unpack the source's files, delete the archive."""
+    archive = source.archive
+    url, target = source.base_url + archive.name, dest / archive.name
+    _download(url, target, _checksum("md5", _md5, archive.md5, archive.name))
+    try:
+        _unpack(target, url, source, dest / archive.folder)
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _unpack(path: Path, url: str, source: Source, into: Path) -> None:
+    """Extract the source's files from the tar archive ``path`` (downloaded from ``url``) into ``into``.
+
+    Every member's path is checked first, and an archive with any absolute or ``..`` path is refused whole;
+    then only the wanted regular files are extracted, with tarfile's ``data`` filter, into a temporary folder
+    inside ``into``, and moved into place. Nothing else in the archive lands on disk.
+    """
+    wanted = {spec.name for spec in source.files}
+    try:
+        with tarfile.open(path) as tar:
+            members = tar.getmembers()
+            for member in members:
+                parts = PurePosixPath(member.name)
+                if parts.is_absolute() or ".." in parts.parts:
+                    raise DataError(
+                        f"{url}: unsafe archive: member {member.name!r} has an absolute path or '..'; "
+                        "nothing was extracted. Get the archive from the official mirror."
+                    )
+            picked = {}
+            for member in members:
+                if member.isfile() and PurePosixPath(member.name).name in wanted:
+                    picked.setdefault(PurePosixPath(member.name).name, member)
+            if missing := sorted(wanted - picked.keys()):
+                raise DataError(f"{url}: the archive lacks {', '.join(missing)}; nothing was extracted")
+            into.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=into, prefix=".unpack-") as tmp:
+                tar.extractall(tmp, members=list(picked.values()), filter="data")
+                for name, member in picked.items():
+                    os.replace(Path(tmp) / member.name, into / name)
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        raise DataError(f"{url}: the archive cannot be unpacked ({err}); nothing was extracted") from err
 
 
 def read(path: Path) -> tuple[bytearray, str]:
@@ -152,7 +254,7 @@ def read(path: Path) -> tuple[bytearray, str]:
 def load_all(
     source: Source, paths: dict[str, Path], parsers: dict[str, Callable[[bytearray, Path], T]], verify: bool = True
 ) -> dict[str, T]:
-    """Parse each of the source's files, then (when ``verify``) check each one's sha256.
+    """Parse each of the source's files, then (when ``verify``) check each one's sha256, where it is known.
 
     Every structure problem is reported before any checksum mismatch, since it says more.
     """
@@ -162,7 +264,7 @@ def load_all(
         values[spec.name] = parsers[spec.name](data, paths[spec.name])
     if verify:
         for spec in source.files:
-            if digests[spec.name] != spec.sha256:
+            if spec.sha256 is not None and digests[spec.name] != spec.sha256:
                 raise DataError(
                     f"{paths[spec.name]}: sha256 mismatch: the content hashes to {digests[spec.name]}, expected "
                     f"{spec.sha256} for {spec.name}. The file is damaged or another version: delete it to "

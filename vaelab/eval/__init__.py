@@ -2,6 +2,8 @@
 posterior-collapse diagnostics."""
 from .ais import ais_log_likelihood
 from .likelihood import log_likelihood
-from .metrics import ACTIVE_UNIT_THRESHOLD, evaluate
+from .image import mse, psnr, ssim
+from .metrics import ACTIVE_UNIT_THRESHOLD, evaluate, evaluate_elbo
+from .vq import evaluate_vq
 
-__all__ = ["evaluate", "log_likelihood", "ais_log_likelihood", "ACTIVE_UNIT_THRESHOLD"]
+__all__ = ["evaluate", "evaluate_elbo", "evaluate_vq", "mse", "psnr", "ssim", "log_likelihood", "ais_log_likelihood", "ACTIVE_UNIT_THRESHOLD"]

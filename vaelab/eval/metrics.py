@@ -1,4 +1,9 @@
-"""ELBO-based evaluation of a model on a data split, batched; one function for validation and ``vaelab eval``."""
+"""Evaluation of a model on a data split, batched; the same functions serve validation and ``vaelab eval``.
+
+:func:`evaluate` picks the evaluator of the model's family (``model.family``): ELBO terms for VAEs,
+reconstruction and codebook usage for VQ-VAEs. Each returns a dict whose ``loss`` is the validation
+criterion (lower is better) that training uses for the best checkpoint and early stopping.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -8,15 +13,41 @@ from torch import nn
 
 from .. import noise
 from ..data import Split
+from .image import psnr, ssim
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016, §5.2: A_u = Cov_x(E_q[u|x]) > 0.01
 
 
+Reduce = Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def batches(split: Split, batch_size: int, device, conditional: bool):
+    """(index, x, y) for consecutive batches of ``split`` on ``device``; y only for conditional models."""
+    for i, start in enumerate(range(0, len(split), batch_size)):
+        x = split.x[start:start + batch_size].to(device)
+        y = None if split.y is None or not conditional else split.y[start:start + batch_size].to(device)
+        yield i, x, y
+
+
+def reconstruction_sums(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Summed per-image MSE, PSNR and SSIM of a batch (float64 scalars)."""
+    se = ((x_hat - x) ** 2).flatten(1).mean(1)
+    return {"se": se.double().sum(), "psnr": psnr(x, x_hat).double().sum(), "ssim": ssim(x, x_hat).double().sum()}
+
+
+def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0, reduce: Reduce = None) -> dict:
+    """The evaluation of ``model``'s family on ``split`` (see the module docstring)."""
+    from .vq import evaluate_prior, evaluate_vq
+
+    evaluators = {"vae": evaluate_elbo, "vq": evaluate_vq, "prior": evaluate_prior}
+    return evaluators[model.family](model, split, batch_size=batch_size, seed=seed, reduce=reduce)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
-             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict:
-    """Negative ELBO, its reconstruction and KL parts (nats per example), MSE of the reconstruction
-    (decoder mean at the posterior mean, per pixel), active units and KL per latent dimension.
+def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
+                  reduce: Reduce = None) -> dict:
+    """Negative ELBO (the ``loss``), its reconstruction and KL parts (nats per example), MSE, PSNR and SSIM of
+    the reconstruction (decoder mean at the posterior mean; MSE per pixel), active units and KL per dimension.
 
     ``reduce`` sums the running totals over processes when each holds a shard of ``split``.
     """
@@ -25,11 +56,9 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: in
     device = next(model.parameters()).device
     d = model.latent_dim
     # running sums: n, -log p(x|z), KL, squared error, mu, mu^2, KL per dim
-    sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ("n", "recon", "kl", "se")}
+    sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ("n", "recon", "kl", "se", "psnr", "ssim")}
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2", "kl_dim")})
-    for i, start in enumerate(range(0, len(split), batch_size)):
-        x = split.x[start:start + batch_size].to(device)
-        y = None if split.y is None or not model.conditional else split.y[start:start + batch_size].to(device)
+    for i, x, y in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
         mu = t.q.mean.double()
@@ -37,7 +66,8 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: in
         sums["n"] += len(x)
         sums["recon"] -= t.log_px_z.double().sum()
         sums["kl"] += t.kl.double().sum()
-        sums["se"] += ((x_hat - x) ** 2).double().sum() / x[0].numel()
+        for k, v in reconstruction_sums(x, x_hat).items():
+            sums[k] += v
         sums["mu"] += mu.sum(0)
         sums["mu2"] += (mu**2).sum(0)
         if t.kl_per_dim is not None:
@@ -50,10 +80,13 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: in
     recon, kl = (sums["recon"] / n).item(), (sums["kl"] / n).item()
     return {
         "n": int(n.item()),
+        "loss": recon + kl,
         "nelbo": recon + kl,
         "recon": recon,
         "kl": kl,
         "mse": (sums["se"] / n).item(),
+        "psnr": (sums["psnr"] / n).item(),
+        "ssim": (sums["ssim"] / n).item(),
         "active_units": int((var_mu > ACTIVE_UNIT_THRESHOLD).sum().item()),
         "kl_per_dim": (sums["kl_dim"] / n).tolist(),
         "var_mu": var_mu.tolist(),

@@ -7,18 +7,21 @@ from typing import Any, Callable
 
 from torch import nn
 
-from ..config import ConfigError, ModelConfig
+from ..config import ConfigError, ModelConfig, RunConfig
 from ..registry import Registry
 from .likelihood import LIKELIHOODS, Likelihood
 from .networks import DECODERS, ENCODERS
 from .posterior import DiagonalGaussian
 from .prior import StandardNormal
+from .pixelcnn import GatedPixelCNN
+from .quantizer import VectorQuantizer
 from .vae import VAE, ELBOTerms
+from .vqvae import VQ_NETWORKS, VQVAE
 
 
 @dataclass
 class ModelSpec:
-    build: Callable[[ModelConfig], nn.Module]
+    build: Callable[[RunConfig], nn.Module]
     about: str
     presets: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides the name implies
 
@@ -26,10 +29,15 @@ class ModelSpec:
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def build_vae(cfg: ModelConfig) -> VAE:
+def input_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     if cfg.input_shape is None:
         raise ConfigError("model.input_shape is not set (it is filled from the dataset at train time)")
-    shape = tuple(cfg.input_shape)
+    return tuple(cfg.input_shape)
+
+
+def build_vae(run: RunConfig) -> VAE:
+    cfg = run.model
+    shape = input_shape(cfg)
     if cfg.conditional and cfg.num_classes < 2:
         raise ConfigError("a conditional model needs a labelled dataset (model.num_classes >= 2)")
     num_classes = cfg.num_classes if cfg.conditional else 0
@@ -49,9 +57,37 @@ MODELS.register("cvae")(ModelSpec(
     {"model": {"conditional": True}}))
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    return MODELS.get(cfg.name).build(cfg)
+def build_vqvae(run: RunConfig) -> VQVAE:
+    shape, vq = input_shape(run.model), run.vq
+    if shape[1] % 4 or shape[2] % 4:
+        raise ConfigError(f"VQ-VAE encoders halve the image twice: height and width must be multiples of 4, got {shape}")
+    encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden)
+    quantizer = VectorQuantizer(vq.codebook_size, vq.dim, ema=vq.ema, decay=vq.decay, kmeans_init=vq.kmeans_init,
+                                dead_after=vq.dead_after)
+    return VQVAE(encoder, decoder, quantizer, LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model))
 
 
-__all__ = ["MODELS", "ModelSpec", "VAE", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood",
+MODELS.register("vqvae")(ModelSpec(
+    build_vqvae, "VQ-VAE (van den Oord et al. 2017): EMA codebook, k-means init, dead-code restarts, PixelCNN prior",
+    {"model": {"arch": "vq-conv", "likelihood": "gaussian", "sigma": 0.1}, "data": {"binarize": "none"},
+     "objective": {"name": "vq"}}))
+
+
+def build_prior(run: RunConfig) -> GatedPixelCNN:
+    p = run.prior
+    return GatedPixelCNN(run.vq.codebook_size, dim=p.dim, layers=p.layers, kernel=p.kernel)
+
+
+MODELS.register("pixelcnn-prior")(ModelSpec(
+    build_prior, "gated PixelCNN (van den Oord et al. 2016) over a VQ-VAE's codes; made by `vaelab train-prior`",
+    {"objective": {"name": "prior"}, "data": {"binarize": "none"}}))
+
+
+def build_model(cfg: RunConfig | ModelConfig) -> nn.Module:
+    """The model a run config describes (a bare ModelConfig stands for a run with defaults elsewhere)."""
+    run = cfg if isinstance(cfg, RunConfig) else RunConfig(model=cfg)
+    return MODELS.get(run.model.name).build(run)
+
+
+__all__ = ["MODELS", "ModelSpec", "VAE", "VQVAE", "VectorQuantizer", "GatedPixelCNN", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood",
            "LIKELIHOODS", "build_model"]

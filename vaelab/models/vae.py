@@ -35,6 +35,8 @@ class ELBOTerms:
 
 
 class VAE(nn.Module):
+    family = "vae"  # picks the evaluator (vaelab.eval.evaluate)
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, latent_dim: int,
                  num_classes: int = 0):
         super().__init__()

@@ -27,7 +27,7 @@ from ..objectives import OBJECTIVES
 from ..rundir import RunDir
 from . import checkpoint, distributed
 
-TRAIN_KEYS = ("loss", "nelbo", "recon", "kl")
+SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
 
 class NonFiniteLoss(RuntimeError):
@@ -36,7 +36,9 @@ class NonFiniteLoss(RuntimeError):
 
 def load_run_data(cfg: RunConfig) -> Dataset:
     """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes."""
-    data = load_dataset(cfg.data.name, cfg.data.data_dir, val_size=cfg.data.val_size, seed=cfg.data.seed)
+    d = cfg.data
+    options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels)) if v is not None}
+    data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
     cfg.model.input_shape = list(data.shape)
     if cfg.model.conditional:
         if data.num_classes < 2:
@@ -66,10 +68,10 @@ class _StopRequests:
 
 
 def epoch_line(r: dict, epochs: int) -> str:
-    best = " (best)" if r["val/nelbo"] == r["val/best_nelbo"] else ""
-    extra = "".join(f"  {k} {r[k]:.3g}" for k in ("beta", "capacity") if k in r)
-    return (f"epoch {r['epoch']}/{epochs}  train -elbo {r['train/nelbo']:.2f}  val -elbo {r['val/nelbo']:.2f}{best}"
-            f"  recon {r['val/recon']:.2f}  kl {r['val/kl']:.2f}  active units {r['val/active_units']}{extra}")
+    best = " (best)" if r["val/loss"] == r["val/best_loss"] else ""
+    shown = ("val/recon", "val/kl", "val/active_units", "val/perplexity", "val/codes_used", *SCHEDULE_KEYS)
+    extra = "".join(f"  {k.removeprefix('val/')} {r[k]:.4g}" for k in shown if k in r)
+    return f"epoch {r['epoch']}/{epochs}  train loss {r['train/loss']:.2f}  val loss {r['val/loss']:.2f}{best}{extra}"
 
 
 class Trainer:
@@ -81,7 +83,7 @@ class Trainer:
         self.run = RunDir(out) if out is not None else None
 
         torch.manual_seed(t.seed)  # weight initialization
-        self.model = build_model(cfg.model).to(self.device)
+        self.model = build_model(cfg).to(self.device)
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
                                     fused=self.device.type in ("cpu", "cuda"))
@@ -107,7 +109,7 @@ class Trainer:
     # --------------------------------------------------------------------------------- state
     @staticmethod
     def _zero_sums() -> dict[str, float]:
-        return dict.fromkeys(("n", *TRAIN_KEYS), 0.0)
+        return {"n": 0.0}
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
         opt_tensors, groups = checkpoint.optimizer_state(self.opt)
@@ -133,7 +135,7 @@ class Trainer:
         if which == "last":
             checkpoint.save(self.run.last, *self._state())
         else:
-            meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "val_nelbo": self.best}
+            meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "val_loss": self.best}
             checkpoint.save(self.run.best, checkpoint.prefixed("model", self.model.state_dict()), meta)
 
     # ------------------------------------------------------------------------------ training
@@ -162,8 +164,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.opt.step()
         self.sums["n"] += len(idx)
-        for k in TRAIN_KEYS:
-            self.sums[k] += logs[k] * len(idx)
+        for k, v in logs.items():
+            if k not in SCHEDULE_KEYS:
+                self.sums[k] = self.sums.get(k, 0.0) + v * len(idx)
         self.step += 1
         return logs
 
@@ -206,17 +209,17 @@ class Trainer:
         self.sums = self._zero_sums()
         val = self._validate()
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
-                  **{f"train/{k}": (sums[k] / sums["n"]).item() for k in TRAIN_KEYS},
-                  **{k: v for k, v in logs.items() if k not in TRAIN_KEYS},
-                  **{f"val/{k}": val[k] for k in ("nelbo", "recon", "kl", "mse", "active_units")}}
-        if val["nelbo"] < self.best:
-            self.best, self.bad_epochs = val["nelbo"], 0
+                  **{f"train/{k}": (v / sums["n"]).item() for k, v in sums.items() if k != "n"},
+                  **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
+                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
+        if val["loss"] < self.best:
+            self.best, self.bad_epochs = val["loss"], 0
             self._save("best")
         else:
             self.bad_epochs += 1
             patience = self.cfg.train.patience
             self.stopped_early = patience is not None and self.bad_epochs >= patience
-        record["val/best_nelbo"] = self.best
+        record["val/best_loss"] = self.best
         self._save("last")
         if self.run is not None and self.dist.is_main:
             self.run.log(record)

@@ -18,6 +18,14 @@ def samples(model: nn.Module, n: int = 64, temperature: float = 1.0) -> tuple[to
 
 
 @torch.no_grad()
+def vq_samples(model: nn.Module, prior: nn.Module, grid: tuple[int, int], n: int = 64, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """VQ-VAE samples: code grids [H', W'] drawn from the PixelCNN prior, then decoded."""
+    codes = prior.sample(n, grid, temperature=temperature, generator=generator)
+    return model.decode(codes), 8
+
+
+@torch.no_grad()
 def reconstructions(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, nrow: int = 8
                     ) -> tuple[torch.Tensor, int]:
     """Rows of originals, each followed by a row of their reconstructions."""

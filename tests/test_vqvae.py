@@ -1,0 +1,79 @@
+import json
+import math
+
+import pytest
+import torch
+
+from vaelab.cli import main
+from vaelab.config import RunConfig
+from vaelab.data import DataError, load_dataset
+from vaelab.eval import psnr, ssim
+from vaelab.models import MODELS
+from vaelab.train import Trainer
+
+SMALL = ["vq.hidden=32", "vq.codebook_size=64", "vq.dim=16", "train.progress=false"]
+
+
+def test_psnr_and_ssim_on_known_cases():
+    x = torch.rand(3, 1, 16, 16)
+    assert torch.allclose(ssim(x, x), torch.ones(3))
+    assert psnr(x, x + 0.1).sub(20).abs().max() < 1e-3  # mse 0.01 -> 20 dB
+    a, b = torch.full((1, 1, 16, 16), 0.2), torch.full((1, 1, 16, 16), 0.6)
+    c1 = 0.01**2
+    assert ssim(a, b).item() == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1), rel=1e-4)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    assert (ssim(x, noisy) < 0.9).all() and (ssim(x, noisy) > ssim(x, torch.rand_like(x))).all()
+
+
+def vq_run(dataset: str, extra: list[str]) -> RunConfig:
+    cfg = RunConfig().override(MODELS.get("vqvae").presets)
+    return cfg.set(["model.name=vqvae", f"data.name={dataset}", *SMALL, *extra])
+
+
+def test_vq_losses_move_what_they_should():
+    cfg = vq_run("digits", ["vq.ema=false", "train.steps=1"])
+    trainer = Trainer(cfg)
+    x = trainer.data.train.x[:16]
+    loss, logs = trainer.objective(trainer.model, x, None, 0)
+    logs = {k: float(v) for k, v in logs.items()}
+    assert logs["codebook"] > 0 and logs["loss"] == pytest.approx(
+        logs["recon"] + logs["codebook"] + 0.25 * logs["commitment"], rel=1e-5)
+    t = trainer.model(x)
+    (t.vq.codebook_loss).backward()
+    assert trainer.model.quantizer.codebook.grad.abs().sum() > 0
+    assert all(p.grad is None for p in trainer.model.encoder.parameters())
+
+
+def test_kmeans_init_and_restarts_use_far_more_codes_on_fashion_mnist():
+    try:
+        load_dataset("fashion-mnist", download=False)
+    except DataError:
+        pytest.skip("Fashion-MNIST is not installed")
+    used = {}
+    for name, extra in (("plain", []), ("kmeans+restarts", ["vq.kmeans_init=true", "vq.dead_after=20"])):
+        trainer = Trainer(vq_run("fashion-mnist", ["train.steps=150", "train.batch_size=64", *extra]))
+        record = trainer.fit()
+        used[name] = record["val/codes_used"]
+    assert used["kmeans+restarts"] > used["plain"] + 0.3, used
+
+
+def test_vqvae_cli_end_to_end(tmp_path, capsys):
+    run = str(tmp_path / "vq")
+    sets = [a for s in SMALL + ["vq.kmeans_init=true"] for a in ("--set", s)]
+    assert main(["train", "--model", "vqvae", "--dataset", "digits", "--epochs", "2", "--out", run, *sets]) == 0
+    assert main(["eval", run]) == 0
+    result = json.loads((tmp_path / "vq" / "eval.json").read_text())
+    for key in ("mse", "psnr", "ssim", "perplexity", "codes_used", "dead_codes"):
+        assert math.isfinite(result[key])
+    assert result["psnr"] == pytest.approx(-10 * math.log10(result["mse"]), abs=3)  # mean of per-image PSNRs
+    assert 1 <= result["perplexity"] <= 64 and sum(result["code_counts"]) == 297 * 4  # 8x8 -> 2x2 codes
+    assert main(["sample", run]) == 2
+    assert "train-prior" in capsys.readouterr().err
+    assert main(["train-prior", run, "--epochs", "2", "--set", "prior.layers=2", "--set", "prior.dim=16"]) == 0
+    assert main(["sample", run, "--n", "8", "-o", str(tmp_path / "s.png")]) == 0
+    assert main(["eval", run]) == 0
+    assert json.loads((tmp_path / "vq" / "eval.json").read_text())["prior_bits_per_code"] > 0
+    assert main(["codes", run]) == 0
+    assert (tmp_path / "vq" / "codebook_usage.png").exists() and (tmp_path / "vq" / "code_maps.png").exists()
+    assert main(["traverse", run]) == 2
+    assert "needs a continuous latent space" in capsys.readouterr().err

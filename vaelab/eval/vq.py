@@ -1,0 +1,63 @@
+"""Evaluation of a VQ-VAE: reconstruction quality and how the codebook is used."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..data import Split
+from .metrics import Reduce, batches, reconstruction_sums
+
+
+@torch.no_grad()
+def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
+                reduce: Reduce = None) -> dict:
+    """``recon`` (-log p(x|z_q), nats per example; also the ``loss``), ``mse`` (per pixel), ``psnr`` (dB),
+    ``ssim``; codebook ``perplexity`` and ``codes_used`` (fraction) over the whole split, ``dead_codes``
+    (codes no training batch used in the last 100 steps) and ``code_counts`` (uses of each code)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    k = model.quantizer.num_codes
+    sums = {name: torch.zeros((), dtype=torch.float64, device=device) for name in ("n", "recon", "se", "psnr", "ssim")}
+    counts = torch.zeros(k, dtype=torch.float64, device=device)
+    for _, x, y in batches(split, batch_size, device, False):
+        t = model(x)
+        sums["n"] += len(x)
+        sums["recon"] -= t.log_px_z.double().sum()
+        for name, v in reconstruction_sums(x, model.likelihood.mean(t.out)).items():
+            sums[name] += v
+        counts += torch.bincount(t.vq.indices.flatten(), minlength=k).double()
+    if reduce is not None:
+        sums = {name: reduce(v) for name, v in sums.items()}
+        counts = reduce(counts)
+    model.train(was_training)
+    n = sums["n"].item()
+    p = counts / counts.sum()
+    recon = sums["recon"].item() / n
+    return {
+        "n": int(n), "loss": recon, "recon": recon, "mse": sums["se"].item() / n, "psnr": sums["psnr"].item() / n,
+        "ssim": sums["ssim"].item() / n,
+        "perplexity": math.exp(-(p * torch.log(p.clamp(min=1e-30))).sum().item()),
+        "codes_used": (counts > 0).double().mean().item(), "dead_codes": model.quantizer.dead_codes(),
+        "code_counts": counts.long().tolist(),
+    }
+
+
+@torch.no_grad()
+def evaluate_prior(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
+                   reduce: Reduce = None) -> dict:
+    """A code prior on grids of codes: ``loss`` = -log p(codes) per grid (nats), and ``bits_per_code``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    n, nll = (torch.zeros((), dtype=torch.float64, device=device) for _ in range(2))
+    for _, codes, _ in batches(split, batch_size, device, False):
+        n += len(codes)
+        nll += model.nll(codes).double().sum()
+    if reduce is not None:
+        n, nll = reduce(n), reduce(nll)
+    model.train(was_training)
+    loss = (nll / n).item()
+    return {"n": int(n.item()), "loss": loss, "bits_per_code": loss / (split.x[0].numel() * math.log(2))}

@@ -1,0 +1,106 @@
+"""Gated PixelCNN over a grid of discrete codes (van den Oord et al. 2016, "Conditional Image Generation
+with PixelCNN Decoders"), the learned prior of a VQ-VAE.
+
+Two stacks remove the blind spot: the vertical stack sees the rows above, the horizontal stack the pixels
+to the left in the same row. Causality comes from masks multiplied into the weights at every call
+(``F.conv2d(x, w * mask)``), never written into the parameters.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution whose weight is multiplied by a fixed 0/1 mask (a buffer) in forward."""
+
+    def __init__(self, *args, mask: torch.Tensor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("mask", mask.expand_as(self.weight).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+
+def code_nll(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """-log p(codes) summed over each grid, from logits [B, K, H, W]: [B] (nats)."""
+    return F.cross_entropy(logits, codes, reduction="none").flatten(1).sum(1)
+
+
+def gate(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class GatedLayer(nn.Module):
+    """One gated layer; type ``A`` (the first) excludes the current position, type ``B`` includes it."""
+
+    def __init__(self, dim: int, kernel: int, first: bool, num_classes: int = 0):
+        super().__init__()
+        k = kernel // 2
+        v_mask = torch.ones(k + 1, kernel)
+        h_mask = torch.ones(1, k + 1)
+        if first:
+            v_mask[-1] = 0  # the vertical stack's own row: rows strictly above only
+            h_mask[0, -1] = 0  # the current position itself
+        self.first = first
+        # vertical: output row i sees input rows i-k .. i (cropped from a padded convolution)
+        self.v = MaskedConv2d(dim, 2 * dim, (k + 1, kernel), padding=(k, k), mask=v_mask)
+        self.h = MaskedConv2d(dim, 2 * dim, (1, k + 1), padding=(0, k), mask=h_mask)
+        self.v_to_h = nn.Conv2d(2 * dim, 2 * dim, 1)
+        self.h_out = nn.Conv2d(dim, dim, 1)
+        self.label = nn.Embedding(num_classes, 2 * dim) if num_classes else None
+
+    def forward(self, x_v, x_h, y=None):
+        h, w = x_v.shape[-2:]
+        v = self.v(x_v)[:, :, :h]  # [B, 2d, H, W]
+        hz = self.h(x_h)[:, :, :, :w]
+        c = 0 if self.label is None else self.label(y)[:, :, None, None]
+        out_v = gate(v + c)
+        out_h = self.h_out(gate(self.v_to_h(v) + hz + c))
+        return out_v, (out_h if self.first else out_h + x_h)
+
+
+class GatedPixelCNN(nn.Module):
+    """p(c) = prod_i p(c_i | c_<i) over an H x W grid of codes in 0..K-1 (raster order)."""
+
+    family = "prior"  # picks the evaluator (vaelab.eval.evaluate)
+    conditional = False
+
+    def __init__(self, num_codes: int, dim: int = 64, layers: int = 10, kernel: int = 7, num_classes: int = 0):
+        super().__init__()
+        self.num_codes = num_codes
+        self.embed = nn.Embedding(num_codes, dim)
+        self.layers = nn.ModuleList(GatedLayer(dim, kernel if i == 0 else 3, i == 0, num_classes)
+                                    for i in range(layers))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(dim, 512, 1), nn.ReLU(), nn.Conv2d(512, num_codes, 1))
+
+    def forward(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, K, H, W] of each code given those before it, for codes [B, H, W]."""
+        x = self.embed(codes).movedim(-1, 1)  # [B, d, H, W]
+        x_v = x_h = x
+        for layer in self.layers:
+            x_v, x_h = layer(x_v, x_h, y)
+        return self.head(x_h)
+
+    def nll(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(codes) per grid, in nats: [B]."""
+        return code_nll(self(codes, y), codes)
+
+    def bits_per_code(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.nll(codes, y).mean() / (codes[0].numel() * math.log(2))
+
+    @torch.no_grad()
+    def sample(self, n: int, shape: tuple[int, int], y: torch.Tensor | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """n grids of codes, drawn position by position in raster order (H*W network passes): [n, H, W]."""
+        device = self.embed.weight.device
+        codes = torch.zeros(n, *shape, dtype=torch.long, device=device)
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                logits = self(codes[:, : i + 1], y)[:, :, i, j] / temperature  # rows below i are not needed
+                codes[:, i, j] = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+        return codes

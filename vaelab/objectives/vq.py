@@ -1,0 +1,26 @@
+"""The VQ-VAE loss (van den Oord et al. 2017, eq. 3), every term per example and returned for logging."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import RunConfig
+
+
+class VQObjective:
+    """loss = -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2, the two codebook terms summed over
+    each example's latent grid like the reconstruction is over its pixels. With an EMA codebook the
+    middle term is zero: the codes move by moving averages instead."""
+
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        self.beta = cfg.vq.beta
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        t = model(x, y)
+        n = t.vq.z_q[0].numel()  # latent elements per example
+        recon = -t.log_px_z.mean()
+        codebook, commitment = t.vq.codebook_loss * n, t.vq.commitment_loss * n
+        loss = recon + codebook + self.beta * commitment
+        return loss, {"loss": loss.detach(), "recon": recon.detach(), "codebook": codebook.detach(),
+                      "commitment": commitment.detach(), "perplexity": t.vq.perplexity, "codes_used": t.vq.codes_used}

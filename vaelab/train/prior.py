@@ -1,0 +1,65 @@
+"""Training a PixelCNN prior over a finished VQ-VAE's codes, with the same trainer as every model.
+
+The prior's run directory is ``DIR/prior`` inside the VQ-VAE's run ``DIR``; its data are the code grids
+of the VQ-VAE's train/val/test images.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..api import load_run
+from ..config import ConfigError, RunConfig
+from ..data import Dataset, Split
+from ..eval.metrics import batches
+from .trainer import Trainer, load_run_data
+
+
+@torch.no_grad()
+def encode_codes(model: nn.Module, split: Split, batch_size: int = 500) -> Split:
+    device = next(model.parameters()).device
+    codes = [model.encode(x).cpu() for _, x, _ in batches(split, batch_size, device, False)]
+    return Split(torch.cat(codes), split.y)
+
+
+def code_dataset(model: nn.Module, data: Dataset) -> Dataset:
+    return Dataset(f"{data.name}-codes", *(encode_codes(model, data.split(s)) for s in ("train", "val", "test")),
+                   num_classes=data.num_classes, binary=False)
+
+
+def prior_config(vq_run: RunConfig, grid: tuple[int, ...]) -> RunConfig:
+    """The prior's run config: the VQ run's ``prior`` section sets the network and its training."""
+    p = vq_run.prior
+    return RunConfig().override({
+        "data": {"name": vq_run.data.name, "binarize": "none"},
+        "model": {"name": "pixelcnn-prior", "input_shape": list(grid)},
+        "objective": {"name": "prior"},
+        "vq": {"codebook_size": vq_run.vq.codebook_size},
+        "prior": dataclasses.asdict(p),
+        "train": {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "seed": vq_run.train.seed,
+                  "device": vq_run.train.device, "progress": vq_run.train.progress},
+    })
+
+
+def prior_dir(run: str | Path) -> Path:
+    return Path(run) / "prior"
+
+
+def prior_trainer(run: str | Path, assignments: list[str] = (), resume: bool = False) -> Trainer:
+    """A trainer for the prior of VQ-VAE run ``run``; ``assignments`` are ``--set`` strings for its config."""
+    vq_cfg, model = load_run(run)
+    if getattr(model, "family", None) != "vq":
+        raise ConfigError(f"{run} holds a {vq_cfg.model.name!r} model; a code prior needs a VQ-VAE run")
+    codes = code_dataset(model, load_run_data(vq_cfg))
+    out = prior_dir(run)
+    if resume:
+        cfg = RunConfig.load(out / "config.yaml").set(list(assignments))
+    else:
+        cfg = prior_config(vq_cfg, codes.shape).set(list(assignments))
+    trainer = Trainer(cfg, out, data=codes)
+    if resume:
+        trainer.load_state(trainer.run.checkpoint("last"))
+    return trainer
