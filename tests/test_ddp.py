@@ -32,3 +32,21 @@ def test_two_rank_ddp_matches_one_process_on_the_same_global_batch(tmp_path):
     for r1, r2 in zip(one, two):  # train metrics are reduced over ranks; validation is sharded and reduced
         for key in ("train/nelbo", "train/kl", "val/nelbo"):
             assert abs(r1[key] - r2[key]) < 1e-3 * abs(r1[key]) + 0.05, (key, r1[key], r2[key])
+
+
+def test_two_rank_vqvae_keeps_one_ema_codebook(tmp_path):
+    """The EMA statistics are all-reduced: both ranks' codebooks equal the one-process codebook."""
+    args = ["train", "--model", "vqvae", "--dataset", "digits", "--steps", "20", "--set", "vq.hidden=16",
+            "--set", "vq.codebook_size=16", "--set", "vq.dim=4", "--set", "train.batch_size=64",
+            "--set", "train.progress=false"]
+    single = subprocess.run([sys.executable, "-m", "vaelab.cli", *args, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "vaelab.cli", *args, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    a = checkpoint.load_weights(tmp_path / "one" / "checkpoints" / "last.safetensors")[0]
+    b = checkpoint.load_weights(tmp_path / "two" / "checkpoints" / "last.safetensors")[0]
+    for k in ("quantizer.codebook", "quantizer.cluster_size", "quantizer.embed_sum"):
+        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=1e-4, msg=k)

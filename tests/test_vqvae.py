@@ -77,3 +77,16 @@ def test_vqvae_cli_end_to_end(tmp_path, capsys):
     assert (tmp_path / "vq" / "codebook_usage.png").exists() and (tmp_path / "vq" / "code_maps.png").exists()
     assert main(["traverse", run]) == 2
     assert "needs a continuous latent space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch,shape,grid", [("vq-conv", (1, 28, 28), (7, 7)), ("vq-residual", (3, 32, 32), (8, 8)),
+                                             ("vq-residual", (3, 64, 64), (16, 16))])
+def test_vq_architectures_shapes(arch, shape, grid):
+    from vaelab.models import build_model
+
+    cfg = RunConfig().override(MODELS.get("vqvae").presets).set(
+        ["model.name=vqvae", f"model.arch={arch}", f"model.input_shape={list(shape)}", *SMALL])
+    model = build_model(cfg)
+    x = torch.rand(2, *shape)
+    assert model.encode(x).shape == (2, *grid)
+    assert model(x).out.shape == (2, *shape) and model.reconstruct(x).shape == (2, *shape)
