@@ -59,3 +59,18 @@ def test_kmeans_init_and_dead_code_restarts_use_more_codes():
     err = lambda vq: (vq.eval()(data).z_q - data).pow(2).mean()  # noqa: E731
     assert err(better) < err(plain) / 2
     assert plain.dead_codes(steps=20) > 50 and better.dead_codes(steps=20) < 5
+
+
+def test_low_dimensional_cosine_lookup():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(16, 32, ema=True, lookup_dim=4, cosine=True)
+    z = torch.randn(2, 32, 3, 3, requires_grad=True)
+    vq(z)  # one EMA update
+    assert torch.allclose(vq.codebook.norm(dim=1), torch.ones(16), atol=1e-5)  # codes stay on the unit sphere
+    out = vq.eval()(z)
+    assert out.z_q.shape == z.shape and out.indices.shape == (2, 3, 3)
+    proj = torch.nn.functional.normalize(vq.project_in(z.detach().movedim(1, -1)), dim=-1).reshape(-1, 4)
+    assert torch.equal(out.indices.flatten(), (proj @ vq.codebook.t()).argmax(1))  # the most similar code
+    assert torch.equal(vq.codes(z), out.indices)
+    out.z_q.sum().backward()
+    assert z.grad.abs().sum() > 0 and vq.project_out.weight.grad is not None

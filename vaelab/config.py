@@ -60,6 +60,8 @@ class VQConfig:
     decay: float = 0.99
     kmeans_init: bool = False
     dead_after: int = 0  # restart codes unused for this many steps (0: never)
+    lookup_dim: int | None = None  # look codes up in a learned projection of this size (ViT-VQGAN)
+    cosine: bool = False  # l2-normalize vectors and codes: lookup by cosine similarity
     hidden: int = 128  # channels of the convolutional encoder/decoder
     residual_hidden: int = 32  # channels inside residual blocks (arch vq-residual)
 

@@ -63,7 +63,7 @@ def build_vqvae(run: RunConfig) -> VQVAE:
         raise ConfigError(f"VQ-VAE encoders halve the image twice: height and width must be multiples of 4, got {shape}")
     encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden)
     quantizer = VectorQuantizer(vq.codebook_size, vq.dim, ema=vq.ema, decay=vq.decay, kmeans_init=vq.kmeans_init,
-                                dead_after=vq.dead_after)
+                                dead_after=vq.dead_after, lookup_dim=vq.lookup_dim, cosine=vq.cosine)
     return VQVAE(encoder, decoder, quantizer, LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model))
 
 

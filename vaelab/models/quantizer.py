@@ -6,7 +6,9 @@ straight through to the encoder (eq. 3's sg terms). Codebook training options:
 - ``ema``: codes are exponential moving averages of the vectors assigned to them, with Laplace-smoothed
   counts (appendix A.1 of the paper; Razavi et al. 2019), instead of the codebook loss;
 - ``kmeans_init``: the codebook starts as k-means centroids of the first batch;
-- ``dead_after``: a code unused for that many steps restarts at a random recent encoder output.
+- ``dead_after``: a code unused for that many steps restarts at a random recent encoder output;
+- ``lookup_dim`` and ``cosine``: look codes up in a learned low-dimensional projection of z_e, by cosine
+  similarity of l2-normalized vectors (the factorized, normalized codes of Yu et al. 2022, ViT-VQGAN §3.2).
 
 Losses, returned (never added inside) for the objective to weigh (eq. 3):
 ``codebook`` = ||sg[z_e] - e||^2 moves the codes (weight 1; zero with EMA),
@@ -42,11 +44,14 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
 class VectorQuantizer(nn.Module):
     def __init__(self, num_codes: int = 512, dim: int = 64, *, ema: bool = True, decay: float = 0.99,
                  eps: float = 1e-5, kmeans_init: bool = False, kmeans_iters: int = 10, dead_after: int = 0,
-                 channel_dim: int = 1):
+                 lookup_dim: int | None = None, cosine: bool = False, channel_dim: int = 1):
         super().__init__()
-        self.num_codes, self.dim, self.ema, self.decay, self.eps = num_codes, dim, ema, decay, eps
+        self.in_dim, self.dim = dim, lookup_dim or dim  # codes live in the lookup space
+        self.num_codes, self.ema, self.decay, self.eps, self.cosine = num_codes, ema, decay, eps, cosine
         self.kmeans_iters, self.dead_after, self.channel_dim = kmeans_iters, dead_after, channel_dim
-        codebook = torch.empty(num_codes, dim).uniform_(-1 / num_codes, 1 / num_codes)
+        self.project_in = nn.Linear(dim, lookup_dim) if lookup_dim else nn.Identity()
+        self.project_out = nn.Linear(lookup_dim, dim) if lookup_dim else nn.Identity()
+        codebook = torch.empty(num_codes, self.dim).uniform_(-1 / num_codes, 1 / num_codes)
         if ema:
             self.register_buffer("codebook", codebook)
             self.register_buffer("cluster_size", torch.zeros(num_codes))
@@ -57,8 +62,9 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
 
     def _scores(self, flat: torch.Tensor) -> torch.Tensor:
-        """||e||^2 - 2 z.e, with one matmul: [N, K]; the squared distance less ||z||^2, which argmin needs not."""
-        e = self.codebook
+        """||e||^2 - 2 z.e, with one matmul: [N, K]; the squared distance less ||z||^2, which argmin needs not
+        (with ``cosine``, both are unit vectors and this ranks codes by cosine similarity)."""
+        e = self._norm(self.codebook)
         return torch.addmm((e**2).sum(1)[None], flat, e.t(), alpha=-2)
 
     def distances(self, flat: torch.Tensor) -> torch.Tensor:
@@ -66,11 +72,25 @@ class VectorQuantizer(nn.Module):
         return self._scores(flat).add_((flat**2).sum(1, keepdim=True))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest code for each row of ``flat`` [N, D]: [N]."""
+        """Index of the nearest code for each row of ``flat`` [N, d] (in the lookup space): [N]."""
         return self._scores(flat).argmin(1)
 
+    @torch.no_grad()
+    def codes(self, z_e: torch.Tensor) -> torch.Tensor:
+        """The code index of every vector of z_e: z_e's shape without the channel dimension."""
+        z = self._norm(self.project_in(z_e.movedim(self.channel_dim, -1)))
+        return self.nearest(z.reshape(-1, self.dim)).view(z.shape[:-1])
+
+    @torch.no_grad()
+    def embed(self, indices: torch.Tensor) -> torch.Tensor:
+        """The quantized vectors z_q for code indices, channels at ``channel_dim``."""
+        return self.project_out(self.codebook[indices]).movedim(-1, self.channel_dim)
+
+    def _norm(self, t: torch.Tensor) -> torch.Tensor:
+        return F.normalize(t, dim=-1) if self.cosine else t
+
     def forward(self, z_e: torch.Tensor) -> Quantized:
-        z = z_e.movedim(self.channel_dim, -1)  # [..., D]
+        z = self._norm(self.project_in(z_e.movedim(self.channel_dim, -1)))  # [..., d] in the lookup space
         flat = z.reshape(-1, self.dim)
         if self.training and not bool(self.initialized):
             self._kmeans_init(flat.detach())
@@ -86,7 +106,7 @@ class VectorQuantizer(nn.Module):
         e = self.codebook[indices].view_as(z)  # nearest codes
         codebook_loss = F.mse_loss(e, z.detach()) if not self.ema else flat.new_zeros(())
         commitment_loss = F.mse_loss(z, e.detach())
-        z_q = z + (e - z).detach()  # straight-through: forward e, backward identity to z_e
+        z_q = self.project_out(z + (e - z).detach())  # straight-through: forward e, backward identity to z
         p = counts / counts.sum().clamp(min=1)
         return Quantized(
             z_q=z_q.movedim(-1, self.channel_dim), indices=indices.view(z.shape[:-1]),
@@ -102,7 +122,7 @@ class VectorQuantizer(nn.Module):
         self.embed_sum.mul_(d).add_(_all_reduce(sums), alpha=1 - d)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + self.num_codes * self.eps) * n  # Laplace smoothing
-        self.codebook.copy_(self.embed_sum / smoothed[:, None])
+        self.codebook.copy_(self._norm(self.embed_sum / smoothed[:, None]))
 
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
@@ -117,6 +137,7 @@ class VectorQuantizer(nn.Module):
             centroids = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centroids)
         if dist.is_available() and dist.is_initialized():
             dist.broadcast(centroids, 0)
+        centroids = self._norm(centroids)
         self.codebook.data.copy_(centroids)
         if self.ema:
             self.embed_sum.copy_(centroids)

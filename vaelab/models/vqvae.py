@@ -74,15 +74,12 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Code indices [B, H', W']."""
-        z_e = self.encoder(x)
-        return self.quantizer.nearest(z_e.movedim(1, -1).reshape(-1, z_e.shape[1])).view(
-            z_e.shape[0], *z_e.shape[2:])
+        return self.quantizer.codes(self.encoder(x))
 
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Mean images [B, C, H, W] for code indices [B, H', W']."""
-        z_q = self.quantizer.codebook[indices].movedim(-1, 1)
-        return self.likelihood.mean(self.decoder(z_q))
+        return self.likelihood.mean(self.decoder(self.quantizer.embed(indices)))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
