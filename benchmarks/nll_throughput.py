@@ -31,7 +31,7 @@ LOG_2PI = math.log(2 * math.pi)
 def log_w_bare(model, x, k):
     """log p(x|z) + log p(z) - log q(z|x) for k samples of each x, in plain torch: [k, B]."""
     h = model.encoder.net(x.flatten(1))
-    mu, logvar = model.head(h).chunk(2, -1)
+    mu, logvar = model.q.head(h).chunk(2, -1)
     std = torch.exp(0.5 * logvar)
     eps = torch.randn(k, *mu.shape)
     z = mu + std * eps

@@ -64,7 +64,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cf
     def poisoned(batch):
         if trainer.step == 12:
             with torch.no_grad():
-                trainer.model.head.weight.fill_(float("nan"))
+                trainer.model.q.head.weight.fill_(float("nan"))
         return step(batch)
 
     trainer._train_step = poisoned

@@ -69,7 +69,7 @@ def test_vqvae_cli_end_to_end(tmp_path, capsys):
     assert 1 <= result["perplexity"] <= 64 and sum(result["code_counts"]) == 297 * 4  # 8x8 -> 2x2 codes
     assert main(["sample", run]) == 2
     assert "train-prior" in capsys.readouterr().err
-    assert main(["train-prior", run, "--epochs", "2", "--set", "prior.layers=2", "--set", "prior.dim=16"]) == 0
+    assert main(["train-prior", run, "--epochs", "2", "--set", "code_prior.layers=2", "--set", "code_prior.dim=16"]) == 0
     assert main(["sample", run, "--n", "8", "-o", str(tmp_path / "s.png")]) == 0
     assert main(["eval", run]) == 0
     assert json.loads((tmp_path / "vq" / "eval.json").read_text())["prior_bits_per_code"] > 0

@@ -271,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
     tp = sub.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE run's codes (into DIR/prior)")
     tp.add_argument("run", help="a VQ-VAE run directory")
     tp.add_argument("--epochs", type=int)
-    tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. prior.layers=12")
+    tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. code_prior.layers=12")
     tp.add_argument("--resume", action="store_true", help="continue DIR/prior from its last checkpoint")
     tp.set_defaults(fn=cmd_train_prior)
     v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")

@@ -45,6 +45,10 @@ class ModelConfig:
     sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
     conditional: bool = False  # CVAE: encoder and decoder see the class label
+    prior: str = "standard"  # standard | mog | vampprior
+    prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
+    posterior: str = "gaussian"  # gaussian | planar | iaf
+    flows: int = 4  # flow steps of a planar or IAF posterior
     input_shape: list[int] | None = None  # filled from the dataset at train time
     num_classes: int = 0  # filled from the dataset when conditional
 
@@ -132,7 +136,7 @@ class RunConfig:
     kl: KLConfig = field(default_factory=KLConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     vq: VQConfig = field(default_factory=VQConfig)
-    prior: PriorConfig = field(default_factory=PriorConfig)
+    code_prior: PriorConfig = field(default_factory=PriorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     version: int = CONFIG_VERSION
 

@@ -11,8 +11,9 @@ from ..config import ConfigError, ModelConfig, RunConfig
 from ..registry import Registry
 from .likelihood import LIKELIHOODS, Likelihood
 from .networks import DECODERS, ENCODERS
-from .posterior import DiagonalGaussian
-from .prior import StandardNormal
+from .flows import IAFPosterior, PlanarPosterior
+from .posterior import DiagonalGaussian, GaussianPosterior
+from .prior import PRIORS, StandardNormal
 from .pixelcnn import GatedPixelCNN
 from .quantizer import VectorQuantizer
 from .vae import VAE, ELBOTerms
@@ -27,6 +28,10 @@ class ModelSpec:
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
+POSTERIORS: Registry = Registry("posterior")
+POSTERIORS.register("gaussian")(GaussianPosterior)
+POSTERIORS.register("planar")(PlanarPosterior)
+POSTERIORS.register("iaf")(IAFPosterior)
 
 
 def input_shape(cfg: ModelConfig) -> tuple[int, int, int]:
@@ -45,13 +50,23 @@ def build_vae(run: RunConfig) -> VAE:
     encoder = ENCODERS.get(cfg.arch)(shape, **options)
     decoder = DECODERS.get(cfg.arch)(cfg.latent_dim + num_classes, shape, **options)
     likelihood = LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
-    return VAE(encoder, decoder, likelihood, cfg.latent_dim, num_classes)
+    q = POSTERIORS.get(cfg.posterior)(encoder.out_features + num_classes, cfg.latent_dim, flows=cfg.flows)
+    if cfg.prior == "vampprior" and num_classes:
+        raise ConfigError("the VampPrior's pseudo-inputs carry no labels: use it without conditional")
+    prior = PRIORS.get(cfg.prior)(cfg.latent_dim, components=cfg.prior_components, shape=shape)
+    return VAE(encoder, q, prior, decoder, likelihood, cfg.latent_dim, num_classes)
 
 
 MODELS.register("vae")(ModelSpec(build_vae, "VAE (Kingma & Welling 2014), MLP or conv (model.arch)"))
 MODELS.register("beta-vae")(ModelSpec(
     build_vae, "beta-VAE (Higgins et al. 2017): KL weighted by beta, with warm-up/cyclical/capacity schedules",
     {"kl": {"beta": 4.0}}))
+MODELS.register("vampprior")(ModelSpec(
+    build_vae, "VAE with a VampPrior (Tomczak & Welling 2018): a mixture of the posterior at learned pseudo-inputs",
+    {"model": {"prior": "vampprior"}}))
+MODELS.register("flow-vae")(ModelSpec(
+    build_vae, "VAE with a normalizing-flow posterior: planar (Rezende & Mohamed 2015) or IAF (Kingma et al. 2016)",
+    {"model": {"posterior": "iaf"}}))
 MODELS.register("cvae")(ModelSpec(
     build_vae, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
     {"model": {"conditional": True}}))
@@ -74,7 +89,7 @@ MODELS.register("vqvae")(ModelSpec(
 
 
 def build_prior(run: RunConfig) -> GatedPixelCNN:
-    p = run.prior
+    p = run.code_prior
     return GatedPixelCNN(run.vq.codebook_size, dim=p.dim, layers=p.layers, kernel=p.kernel)
 
 

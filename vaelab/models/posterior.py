@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from .. import noise
 
@@ -30,6 +31,10 @@ class DiagonalGaussian:
         eps = noise.randn(shape, batch_dim=0 if k is None else 1, device=self.mu.device, dtype=self.mu.dtype)
         return self.mu + self.std * eps
 
+    def rsample_and_log_prob(self, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.rsample(k)
+        return z, self.log_prob(z)
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) summed over latent dimensions: [..., B]."""
         return -0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)).sum(-1)
@@ -37,3 +42,15 @@ class DiagonalGaussian:
     def kl_standard_normal(self) -> torch.Tensor:
         """KL(q || N(0, I)) per dimension, closed form: -1/2 (1 + log s^2 - mu^2 - s^2). [B, D]"""
         return -0.5 * (1 + self.logvar - self.mu**2 - torch.exp(self.logvar))
+
+
+class GaussianPosterior(nn.Module):
+    """Encoder features h -> q(z|x) = N(mu(h), diag(exp(logvar(h))))."""
+
+    def __init__(self, in_features: int, latent_dim: int, **_):
+        super().__init__()
+        self.head = nn.Linear(in_features, 2 * latent_dim)
+
+    def forward(self, h: torch.Tensor) -> DiagonalGaussian:
+        mu, logvar = self.head(h).chunk(2, dim=-1)
+        return DiagonalGaussian(mu, logvar)

@@ -13,7 +13,7 @@ from torch import nn
 
 from .likelihood import Likelihood
 from .posterior import DiagonalGaussian
-from .prior import StandardNormal
+from .prior import Prior
 
 
 @dataclass
@@ -25,7 +25,7 @@ class ELBOTerms:
     kl_per_dim: torch.Tensor | None  # [B, D]: closed-form KL per latent dimension, when available
     log_pz: torch.Tensor  # [B] (or [k, B]): log p(z)
     log_qz: torch.Tensor  # [B] (or [k, B]): log q(z|x)
-    q: DiagonalGaussian
+    q: DiagonalGaussian  # or a FlowGaussian
     z: torch.Tensor  # [B, D] (or [k, B, D])
 
     @property
@@ -37,13 +37,14 @@ class ELBOTerms:
 class VAE(nn.Module):
     family = "vae"  # picks the evaluator (vaelab.eval.evaluate)
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, latent_dim: int,
-                 num_classes: int = 0):
+    def __init__(self, encoder: nn.Module, q: nn.Module, prior: Prior, decoder: nn.Module, likelihood: Likelihood,
+                 latent_dim: int, num_classes: int = 0):
+        """``q`` maps encoder features (and label) to the posterior: a Gaussian, or one with a flow."""
         super().__init__()
-        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.encoder, self.q, self.prior, self.decoder, self.likelihood = encoder, q, prior, decoder, likelihood
         self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.head = nn.Linear(encoder.out_features + num_classes, 2 * latent_dim)  # -> (mu, logvar)
-        self.prior = StandardNormal(latent_dim)
+        if hasattr(prior, "attach"):  # the VampPrior mixes this model's own posterior
+            prior.attach(self.posterior)
 
     @property
     def conditional(self) -> bool:
@@ -61,8 +62,7 @@ class VAE(nn.Module):
         """q(z|x) (or q(z|x, y))."""
         h = self.encoder(x)  # [B, F]
         c = self._label(y, h)
-        mu, logvar = self.head(h if c is None else torch.cat([h, c], -1)).chunk(2, dim=-1)
-        return DiagonalGaussian(mu, logvar)
+        return self.q(h if c is None else torch.cat([h, c], -1))
 
     def decoder_out(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The likelihood's parameters for z [..., B, D]: [..., B, C, H, W]."""
@@ -76,10 +76,11 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
         """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10)."""
         q = self.posterior(x, y)
-        z = q.rsample(k)
+        z, log_qz = q.rsample_and_log_prob(k)
         log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
-        kl, kl_per_dim = self.prior.kl(q, z)
-        return ELBOTerms(log_px_z, kl, kl_per_dim, self.prior.log_prob(z), q.log_prob(z), q, z)
+        log_pz = self.prior.log_prob(z)
+        kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
+        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z)
 
     # Tensor-in, tensor-out use -------------------------------------------------------------
     @torch.no_grad()
@@ -95,7 +96,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         """n images from z ~ p(z) (scaled by ``temperature``); a CVAE needs ``y`` [n]."""
-        device = self.head.weight.device
+        device = next(self.parameters()).device
         return self.decode(self.prior.sample(n, device=device, temperature=temperature), y)
 
     @torch.no_grad()

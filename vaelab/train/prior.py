@@ -31,14 +31,14 @@ def code_dataset(model: nn.Module, data: Dataset) -> Dataset:
 
 
 def prior_config(vq_run: RunConfig, grid: tuple[int, ...]) -> RunConfig:
-    """The prior's run config: the VQ run's ``prior`` section sets the network and its training."""
-    p = vq_run.prior
+    """The prior's run config: the VQ run's ``code_prior`` section sets the network and its training."""
+    p = vq_run.code_prior
     return RunConfig().override({
         "data": {"name": vq_run.data.name, "binarize": "none"},
         "model": {"name": "pixelcnn-prior", "input_shape": list(grid)},
         "objective": {"name": "prior"},
         "vq": {"codebook_size": vq_run.vq.codebook_size},
-        "prior": dataclasses.asdict(p),
+        "code_prior": dataclasses.asdict(p),
         "train": {"epochs": p.epochs, "batch_size": p.batch_size, "lr": p.lr, "seed": vq_run.train.seed,
                   "device": vq_run.train.device, "progress": vq_run.train.progress},
     })
