@@ -49,6 +49,8 @@ class ModelConfig:
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
     posterior: str = "gaussian"  # gaussian | planar | iaf
     flows: int = 4  # flow steps of a planar or IAF posterior
+    layers: list[int] = field(default_factory=list)  # hierarchical: latent sizes, bottom first (empty: one layer)
+    inference: str = "ladder"  # hierarchical inference path: ladder | bottom-up
     input_shape: list[int] | None = None  # filled from the dataset at train time
     num_classes: int = 0  # filled from the dataset when conditional
 

@@ -12,6 +12,7 @@ from ..registry import Registry
 from .likelihood import LIKELIHOODS, Likelihood
 from .networks import DECODERS, ENCODERS
 from .flows import IAFPosterior, PlanarPosterior
+from .hierarchical import HierarchicalVAE
 from .posterior import DiagonalGaussian, GaussianPosterior
 from .prior import PRIORS, StandardNormal
 from .pixelcnn import GatedPixelCNN
@@ -40,8 +41,11 @@ def input_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     return tuple(cfg.input_shape)
 
 
-def build_vae(run: RunConfig) -> VAE:
+def build_vae(run: RunConfig) -> nn.Module:
+    """A VAE from parts; with ``model.layers`` (latent sizes, bottom first) a hierarchical one."""
     cfg = run.model
+    if cfg.layers:
+        return build_hierarchical(cfg)
     shape = input_shape(cfg)
     if cfg.conditional and cfg.num_classes < 2:
         raise ConfigError("a conditional model needs a labelled dataset (model.num_classes >= 2)")
@@ -67,9 +71,31 @@ MODELS.register("vampprior")(ModelSpec(
 MODELS.register("flow-vae")(ModelSpec(
     build_vae, "VAE with a normalizing-flow posterior: planar (Rezende & Mohamed 2015) or IAF (Kingma et al. 2016)",
     {"model": {"posterior": "iaf"}}))
+MODELS.register("hvae")(ModelSpec(
+    build_vae, "hierarchical VAE: Ladder VAE (Sønderby et al. 2016) or bottom-up (model.inference), model.layers",
+    {"model": {"layers": [32, 16]}}))
 MODELS.register("cvae")(ModelSpec(
     build_vae, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
     {"model": {"conditional": True}}))
+
+
+def build_hierarchical(cfg: ModelConfig) -> HierarchicalVAE:
+    shape = input_shape(cfg)
+    if cfg.conditional:
+        raise ConfigError("hierarchical models are not conditional (model.conditional with model.layers)")
+    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    encoder = ENCODERS.get(cfg.arch)(shape, **options)
+    decoder = DECODERS.get(cfg.arch)(cfg.layers[0], shape, **options)
+    width = cfg.hidden[-1] if cfg.hidden else 256
+    top_in = encoder.out_features if len(cfg.layers) == 1 else width
+    top_q = POSTERIORS.get(cfg.posterior)(top_in, cfg.layers[-1], flows=cfg.flows)
+    prior = PRIORS.get(cfg.prior)(cfg.layers[-1], components=cfg.prior_components, shape=shape)
+    likelihood = LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+    try:
+        return HierarchicalVAE(encoder, top_q, prior, decoder, likelihood, cfg.layers, width, cfg.activation,
+                               ladder=cfg.inference == "ladder")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def build_vqvae(run: RunConfig) -> VQVAE:

@@ -28,7 +28,8 @@ class DiagonalGaussian:
     def rsample(self, k: int | None = None) -> torch.Tensor:
         """z = mu + sigma * eps: [B, D], or [k, B, D] for k samples per example."""
         shape = self.mu.shape if k is None else (k, *self.mu.shape)
-        eps = noise.randn(shape, batch_dim=0 if k is None else 1, device=self.mu.device, dtype=self.mu.dtype)
+        batch_dim = len(shape) - 2  # the examples' dimension, before the latent one
+        eps = noise.randn(shape, batch_dim=batch_dim, device=self.mu.device, dtype=self.mu.dtype)
         return self.mu + self.std * eps
 
     def rsample_and_log_prob(self, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,6 +43,11 @@ class DiagonalGaussian:
     def kl_standard_normal(self) -> torch.Tensor:
         """KL(q || N(0, I)) per dimension, closed form: -1/2 (1 + log s^2 - mu^2 - s^2). [B, D]"""
         return -0.5 * (1 + self.logvar - self.mu**2 - torch.exp(self.logvar))
+
+
+def gaussian_kl(q: DiagonalGaussian, p: DiagonalGaussian) -> torch.Tensor:
+    """KL(q || p) between diagonal Gaussians, per dimension: 1/2 (log s_p^2/s_q^2 + (s_q^2 + (m_q - m_p)^2)/s_p^2 - 1)."""
+    return 0.5 * (p.logvar - q.logvar + (torch.exp(q.logvar) + (q.mu - p.mu) ** 2) * torch.exp(-p.logvar) - 1)
 
 
 class GaussianPosterior(nn.Module):

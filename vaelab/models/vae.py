@@ -27,6 +27,7 @@ class ELBOTerms:
     log_qz: torch.Tensor  # [B] (or [k, B]): log q(z|x)
     q: DiagonalGaussian  # or a FlowGaussian
     z: torch.Tensor  # [B, D] (or [k, B, D])
+    kl_layers: list[torch.Tensor] | None = None  # hierarchical models: KL of each stochastic layer, bottom first
 
     @property
     def log_w(self) -> torch.Tensor:

@@ -24,7 +24,13 @@ class ELBOObjective:
         terms = model(x, y, None if self.k == 1 else self.k)
         recon = -terms.log_px_z.mean()
         kl = terms.kl.mean()
-        penalty, schedule = kl_penalty(self.kl_cfg, terms.kl, terms.kl_per_dim, step, self.total_steps)
+        penalty, schedule = kl_penalty(self.kl_cfg, terms.kl, terms.kl_per_dim, step, self.total_steps,
+                                       terms.kl_layers)
         loss = recon + penalty
         logs = {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach()}
-        return loss, {**logs, **schedule}
+        return loss, {**logs, **layer_logs(terms), **schedule}
+
+
+def layer_logs(terms) -> dict[str, torch.Tensor]:
+    """Each stochastic layer's batch-mean KL, ``kl_1`` (bottom) .. ``kl_L``, for hierarchical models."""
+    return {f"kl_{l + 1}": k.detach().mean() for l, k in enumerate(terms.kl_layers or [])}

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, RunConfig
+from .elbo import layer_logs
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -29,4 +30,4 @@ class IWAEObjective:
         bound = iwae_bound(terms.log_w).mean()
         recon, kl = -terms.log_px_z.mean(), terms.kl.mean()
         logs = {"loss": -bound.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach()}
-        return -bound, logs
+        return -bound, logs | layer_logs(terms)

@@ -38,22 +38,27 @@ def capacity_at(cfg: KLConfig, step: int) -> float:
     return cfg.capacity * min(1.0, step / max(1, cfg.capacity_steps))
 
 
-def kl_penalty(cfg: KLConfig, kl: torch.Tensor, kl_per_dim: torch.Tensor | None, step: int, total_steps: int
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+def kl_penalty(cfg: KLConfig, kl: torch.Tensor, kl_per_dim: torch.Tensor | None, step: int, total_steps: int,
+               kl_layers: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The KL part of the loss for a batch (``kl`` [B], ``kl_per_dim`` [B, D]), and the schedule values used.
 
     - capacity set: gamma * |E[KL] - C(step)| (Burgess et al. 2018, eq. 8);
     - else beta(step) * KL, where with free bits lambda each dimension's batch-mean KL counts
-      as max(lambda, KL_j) (Kingma et al. 2016, eq. 15).
+      as max(lambda, KL_j) (Kingma et al. 2016, eq. 15) -- or, when only per-layer KLs are known
+      (hierarchical models with Monte Carlo KL), each layer's.
     """
     if cfg.capacity is not None:
         c = capacity_at(cfg, step)
         return cfg.gamma * (kl.mean() - c).abs(), {"capacity": c}
     beta = beta_at(cfg, step, total_steps)
     if cfg.free_bits > 0:
-        if kl_per_dim is None:
-            raise ValueError("free bits need a per-dimension KL; this model's KL is a Monte Carlo estimate")
-        kl_term = kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
+        if kl_per_dim is not None:
+            kl_term = kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
+        elif kl_layers is not None:
+            kl_term = sum(k.mean().clamp(min=cfg.free_bits) for k in kl_layers)
+        else:
+            raise ValueError("free bits need a per-dimension or per-layer KL; this model's KL is one Monte Carlo "
+                             "estimate")
     else:
         kl_term = kl.mean()
     return beta * kl_term, {"beta": beta}

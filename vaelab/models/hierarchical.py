@@ -1,0 +1,157 @@
+"""Hierarchical VAEs with L stochastic layers z_1 (bottom) .. z_L (top) and a top-down generative path
+p(x|z_1) p(z_1|z_2) ... p(z_(L-1)|z_L) p(z_L).
+
+Two inference paths:
+
+- ``ladder`` (Ladder VAE, Sønderby et al. 2016, eq. 17-20): a deterministic bottom-up pass gives each
+  lower layer a Gaussian (mu_hat, s_hat^2); inference then runs top-down, and q(z_l | z_(l+1), x) is the
+  precision-weighted combination of that and the generative p(z_l | z_(l+1)), so each layer's KL is in
+  closed form given the sample of its parent.
+- ``bottom-up`` (the seed's two-level model): q(z_1|x) q(z_2|z_1) ...; each layer's KL is the Monte Carlo
+  estimate log q - log p at the drawn z.
+
+The top layer's posterior is any registered posterior (Gaussian, planar or IAF flow) and its prior any
+registered prior (standard, mixture, VampPrior). With one layer and a Gaussian posterior either path is
+exactly the plain VAE. ``z`` is the concatenation [z_1, ..., z_L].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .likelihood import Likelihood
+from .networks import mlp
+from .posterior import DiagonalGaussian, gaussian_kl
+from .prior import Prior
+from .vae import ELBOTerms
+
+
+def split_gaussian(t: torch.Tensor) -> DiagonalGaussian:
+    return DiagonalGaussian(*t.chunk(2, -1))
+
+
+class HierarchicalVAE(nn.Module):
+    family = "vae"
+    conditional = False
+    num_classes = 0
+
+    def __init__(self, encoder: nn.Module, top_q: nn.Module, prior: Prior, decoder: nn.Module, likelihood: Likelihood,
+                 dims: list[int], hidden: int, act: str = "relu", ladder: bool = True):
+        """``top_q`` maps the top layer's input features (width ``encoder.out_features`` with one layer, else
+        ``hidden``) to q(z_L | .)."""
+        super().__init__()
+        self.encoder, self.top_q, self.prior, self.decoder, self.likelihood = encoder, top_q, prior, decoder, likelihood
+        self.dims, self.ladder, self.latent_dim = list(dims), ladder, sum(dims)
+        f, L = encoder.out_features, len(dims)
+        # up[l] makes layer l's input features: from the encoder features (l = 0), from the features below
+        # (ladder) or from the sample z_(l-1) (bottom-up)
+        self.up = nn.ModuleList([nn.Identity()] + [
+            mlp([(f if l == 1 else hidden) if ladder else dims[l - 1], hidden], act) for l in range(1, L)])
+        self.q_heads = nn.ModuleList(nn.Linear(f if l == 0 else hidden, 2 * dims[l]) for l in range(L - 1))
+        self.down = nn.ModuleList(nn.Sequential(mlp([dims[l + 1], hidden], act), nn.Linear(hidden, 2 * dims[l]))
+                                  for l in range(L - 1))  # p(z_l | z_(l+1))
+        if hasattr(prior, "attach"):
+            if not ladder and L > 1:
+                raise ValueError("a VampPrior needs q(z_L|x) in closed form: use the ladder inference path")
+            prior.attach(self.top_posterior)
+
+    # ------------------------------------------------------------------------------------ inference
+    def _ladder_up(self, x):
+        """The ladder's bottom-up Gaussians for layers 1..L-1 and the top layer's features."""
+        d, gaussians = self.encoder(x), []
+        for l, up in enumerate(self.up):
+            d = up(d)
+            if l < len(self.q_heads):
+                gaussians.append(split_gaussian(self.q_heads[l](d)))
+        return gaussians, d
+
+    def top_posterior(self, x: torch.Tensor, y=None):
+        """q(z_L|x) with the ladder (what a VampPrior mixes over its pseudo-inputs)."""
+        return self.top_q(self._ladder_up(x)[1])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
+        zs, qs, kls, log_q, log_p, per_dim = (self._ladder if self.ladder else self._bottom_up)(x, k)
+        log_px_z = self.likelihood.log_prob(x, self.decoder(zs[0]))
+        bases = [getattr(q, "base", q) for q in qs]
+        lead = zs[0].shape[:-1]  # [k, B] or [B]: the top layer's q has no sample dimension
+        cat = lambda ts: torch.cat([t.expand(*lead, t.shape[-1]) for t in ts], -1)  # noqa: E731
+        q = DiagonalGaussian(cat([b.mu for b in bases]), cat([b.logvar for b in bases]))
+        return ELBOTerms(log_px_z, sum(kls), per_dim, log_p, log_q, q, torch.cat(zs, -1), kls)
+
+    def _top(self, q, k):
+        z, log_q = q.rsample_and_log_prob(k)
+        log_p = self.prior.log_prob(z)
+        kl, per_dim = self.prior.kl(q, log_q, log_p)
+        return z, kl, log_q, log_p, per_dim
+
+    def _ladder(self, x, k):
+        ups, d_top = self._ladder_up(x)
+        q_top = self.top_q(d_top)
+        z, kl, log_q, log_p, per_dim = self._top(q_top, k)
+        zs, qs, kls, dims_kl = [z], [q_top], [kl], [per_dim]
+        for l in range(len(self.dims) - 2, -1, -1):
+            p = split_gaussian(self.down[l](zs[0]))  # p(z_l | z_(l+1))
+            u = ups[l]
+            prec_u, prec_p = torch.exp(-u.logvar), torch.exp(-p.logvar)
+            var = 1 / (prec_u + prec_p)
+            q = DiagonalGaussian((u.mu * prec_u + p.mu * prec_p) * var, torch.log(var))
+            z = q.rsample()
+            kl_dim = gaussian_kl(q, p)
+            zs.insert(0, z)
+            qs.insert(0, q)
+            kls.insert(0, kl_dim.sum(-1))
+            dims_kl.insert(0, kl_dim)
+            log_q, log_p = log_q + q.log_prob(z), log_p + p.log_prob(z)
+        per_dim = None if any(d is None for d in dims_kl) else torch.cat(
+            [d.reshape(-1, *d.shape[-2:]).mean(0) for d in dims_kl], -1)  # [B, sum D], averaged over samples
+        return zs, qs, kls, log_q, log_p, per_dim
+
+    def _bottom_up(self, x, k):
+        L = len(self.dims)
+        h = self.encoder(x)
+        zs, qs, log_qs = [], [], []
+        for l in range(L):
+            inp = h if l == 0 else self.up[l](zs[-1])
+            q = self.top_q(inp) if l == L - 1 else split_gaussian(self.q_heads[l](inp))
+            z, log_q = q.rsample_and_log_prob(k if l == 0 else None)
+            zs.append(z), qs.append(q), log_qs.append(log_q)
+        log_ps = [split_gaussian(self.down[l](zs[l + 1])).log_prob(zs[l]) for l in range(L - 1)]
+        log_ps.append(self.prior.log_prob(zs[-1]))
+        kls = [a - b for a, b in zip(log_qs, log_ps)]
+        kls[-1], per_dim = self.prior.kl(qs[-1], log_qs[-1], log_ps[-1]) if L == 1 else (kls[-1], None)
+        return zs, qs, kls, sum(log_qs), sum(log_ps), per_dim
+
+    # ---------------------------------------------------------------------- generation and use
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor, y=None) -> torch.Tensor:
+        """log p(x|z_1) + sum_l log p(z_l|z_(l+1)) + log p(z_L) for z = [z_1, ..., z_L]."""
+        zs = list(z.split(self.dims, -1))
+        out = self.likelihood.log_prob(x, self.decoder(zs[0])) + self.prior.log_prob(zs[-1])
+        for l in range(len(self.dims) - 1):
+            out = out + split_gaussian(self.down[l](zs[l + 1])).log_prob(zs[l])
+        return out
+
+    def posterior(self, x: torch.Tensor, y=None) -> DiagonalGaussian:
+        """The layers' (base) posteriors side by side; lower layers' at a sample of their parents."""
+        return self.forward(x).q
+
+    @torch.no_grad()
+    def encode(self, x, y=None):
+        return self.posterior(x).mean
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        """The mean image for z = [z_1, ..., z_L] (it depends on z_1)."""
+        return self.likelihood.mean(self.decoder(z[..., :self.dims[0]]))
+
+    @torch.no_grad()
+    def sample(self, n: int, y=None, temperature: float = 1.0) -> torch.Tensor:
+        """Ancestral sampling from the top: z_L ~ p(z_L), then z_l ~ p(z_l | z_(l+1)), then E[x|z_1]."""
+        z = self.prior.sample(n, device=next(self.parameters()).device, temperature=temperature)
+        for l in range(len(self.dims) - 2, -1, -1):
+            p = split_gaussian(self.down[l](z))
+            z = p.mu + temperature * p.std * torch.randn_like(p.mu)
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x, y=None):
+        return self.decode(self.encode(x))
