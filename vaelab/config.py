@@ -49,6 +49,9 @@ class ModelConfig:
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
     posterior: str = "gaussian"  # gaussian | planar | iaf
     flows: int = 4  # flow steps of a planar or IAF posterior
+    decoder: str = "network"  # network (model.arch's decoder, then model.likelihood) | pixelcnn (PixelVAE)
+    pixelcnn_layers: int = 5
+    pixelcnn_dim: int = 32
     layers: list[int] = field(default_factory=list)  # hierarchical: latent sizes, bottom first (empty: one layer)
     inference: str = "ladder"  # hierarchical inference path: ladder | bottom-up
     input_shape: list[int] | None = None  # filled from the dataset at train time

@@ -15,7 +15,7 @@ from .flows import IAFPosterior, PlanarPosterior
 from .hierarchical import HierarchicalVAE
 from .posterior import DiagonalGaussian, GaussianPosterior
 from .prior import PRIORS, StandardNormal
-from .pixelcnn import GatedPixelCNN
+from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
 from .quantizer import VectorQuantizer
 from .vae import VAE, ELBOTerms
 from .vqvae import VQ_NETWORKS, VQVAE
@@ -41,6 +41,21 @@ def input_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     return tuple(cfg.input_shape)
 
 
+def decoder_and_likelihood(cfg: ModelConfig, shape: tuple[int, int, int], in_features: int
+                           ) -> tuple[nn.Module, nn.Module]:
+    """p(x|z) as (network z -> parameters, likelihood), or a PixelCNN that is both (z passes unchanged)."""
+    if cfg.decoder == "pixelcnn":
+        try:
+            return nn.Identity(), PixelCNNLikelihood(shape, in_features, cfg.pixelcnn_dim, cfg.pixelcnn_layers)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if cfg.decoder != "network":
+        raise ConfigError(f"unknown model.decoder {cfg.decoder!r}; known: network, pixelcnn")
+    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    decoder = DECODERS.get(cfg.arch)(in_features, shape, **options)
+    return decoder, LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+
+
 def build_vae(run: RunConfig) -> nn.Module:
     """A VAE from parts; with ``model.layers`` (latent sizes, bottom first) a hierarchical one."""
     cfg = run.model
@@ -52,8 +67,7 @@ def build_vae(run: RunConfig) -> nn.Module:
     num_classes = cfg.num_classes if cfg.conditional else 0
     options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
     encoder = ENCODERS.get(cfg.arch)(shape, **options)
-    decoder = DECODERS.get(cfg.arch)(cfg.latent_dim + num_classes, shape, **options)
-    likelihood = LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.latent_dim + num_classes)
     q = POSTERIORS.get(cfg.posterior)(encoder.out_features + num_classes, cfg.latent_dim, flows=cfg.flows)
     if cfg.prior == "vampprior" and num_classes:
         raise ConfigError("the VampPrior's pseudo-inputs carry no labels: use it without conditional")
@@ -74,6 +88,9 @@ MODELS.register("flow-vae")(ModelSpec(
 MODELS.register("hvae")(ModelSpec(
     build_vae, "hierarchical VAE: Ladder VAE (Sønderby et al. 2016) or bottom-up (model.inference), model.layers",
     {"model": {"layers": [32, 16]}}))
+MODELS.register("pixel-vae")(ModelSpec(
+    build_vae, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
+    {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}}))
 MODELS.register("cvae")(ModelSpec(
     build_vae, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
     {"model": {"conditional": True}}))
@@ -85,12 +102,11 @@ def build_hierarchical(cfg: ModelConfig) -> HierarchicalVAE:
         raise ConfigError("hierarchical models are not conditional (model.conditional with model.layers)")
     options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
     encoder = ENCODERS.get(cfg.arch)(shape, **options)
-    decoder = DECODERS.get(cfg.arch)(cfg.layers[0], shape, **options)
+    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.layers[0])
     width = cfg.hidden[-1] if cfg.hidden else 256
     top_in = encoder.out_features if len(cfg.layers) == 1 else width
     top_q = POSTERIORS.get(cfg.posterior)(top_in, cfg.layers[-1], flows=cfg.flows)
     prior = PRIORS.get(cfg.prior)(cfg.layers[-1], components=cfg.prior_components, shape=shape)
-    likelihood = LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
     try:
         return HierarchicalVAE(encoder, top_q, prior, decoder, likelihood, cfg.layers, width, cfg.activation,
                                ladder=cfg.inference == "ladder")
