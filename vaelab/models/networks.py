@@ -15,15 +15,28 @@ DECODERS: Registry = Registry("decoder architecture")
 
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}, gated (MLPs only)")
     return ACTIVATIONS[name]()
 
 
+class GatedLinear(nn.Module):
+    """h = (W x + b) * sigmoid(V x + c): the gated dense layer of Dauphin et al. 2017, used by the VampPrior
+    paper's MLPs (Tomczak & Welling 2018, §5)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.linear = nn.Linear(n_in, 2 * n_out)
+
+    def forward(self, x):
+        h, g = self.linear(x).chunk(2, -1)
+        return h * torch.sigmoid(g)
+
+
 def mlp(sizes: list[int], act: str) -> nn.Sequential:
-    """Linear layers with an activation after each."""
+    """Linear layers with an activation after each; ``act="gated"`` makes each a gated linear layer."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), activation(act)]
+        layers += [GatedLinear(n_in, n_out)] if act == "gated" else [nn.Linear(n_in, n_out), activation(act)]
     return nn.Sequential(*layers)
 
 
