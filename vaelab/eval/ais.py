@@ -55,6 +55,7 @@ def ais_log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, steps: i
 def _anneal(model, x, y, betas, chains, leapfrog, step_size, bar) -> tuple[torch.Tensor, float]:
     with torch.no_grad():
         q = model.posterior(x, y)
+        q = getattr(q, "base", q)  # a flow's Gaussian base: any fixed normalized start is valid for AIS
         q = type(q)(q.mu.detach(), q.logvar.detach())
         z = q.rsample(chains)  # [S, B, D]
 
