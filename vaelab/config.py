@@ -114,8 +114,21 @@ class ObjectiveConfig:
     """What training maximizes: ``elbo`` (averaged over k samples) or ``iwae``, the k-sample
     importance-weighted bound (Burda et al. 2016, eq. 8), which KL schedules do not shape."""
 
-    name: str = "elbo"  # elbo | iwae | vq
+    name: str = "elbo"  # elbo | iwae | vq | prior | beta-tc | factor | dip-i | dip-ii
     k: int = 1  # samples of z per example
+    # beta-TC-VAE (Chen et al. 2018): weights of index-code MI, total correlation, dimension-wise KL
+    alpha: float = 1.0
+    tc_beta: float = 6.0
+    gamma: float = 1.0
+    estimator: str = "mss"  # mws (minibatch-weighted) | mss (minibatch-stratified)
+    dataset_size: int = 0  # N for the estimators; filled from the training set at train time
+    # FactorVAE (Kim & Mnih 2018): TC weight and the discriminator's own optimizer
+    factor_gamma: float = 35.0
+    disc_lr: float = 1e-4
+    disc_hidden: int = 1000
+    # DIP-VAE (Kumar et al. 2018): off-diagonal and diagonal covariance penalties
+    lambda_od: float = 10.0
+    lambda_d: float = 100.0
 
 
 @dataclass

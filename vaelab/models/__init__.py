@@ -88,6 +88,15 @@ MODELS.register("flow-vae")(ModelSpec(
 MODELS.register("hvae")(ModelSpec(
     build_vae, "hierarchical VAE: Ladder VAE (Sønderby et al. 2016) or bottom-up (model.inference), model.layers",
     {"model": {"layers": [32, 16]}}))
+MODELS.register("beta-tcvae")(ModelSpec(
+    build_vae, "beta-TC-VAE (Chen et al. 2018): the KL split into MI, total correlation, dimension-wise KL",
+    {"objective": {"name": "beta-tc"}}))
+MODELS.register("factorvae")(ModelSpec(
+    build_vae, "FactorVAE (Kim & Mnih 2018): total correlation from a discriminator with its own optimizer",
+    {"objective": {"name": "factor"}}))
+MODELS.register("dip-vae")(ModelSpec(
+    build_vae, "DIP-VAE (Kumar et al. 2018): the aggregate posterior's covariance pushed to I (objective dip-i/ii)",
+    {"objective": {"name": "dip-ii"}}))
 MODELS.register("pixel-vae")(ModelSpec(
     build_vae, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
     {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}}))

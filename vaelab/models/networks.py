@@ -119,3 +119,41 @@ class ConvDecoder(nn.Module):
         lead = h.shape[:-1]
         out = self.net(self.fc(h.reshape(-1, h.shape[-1])).unflatten(-1, self.first))
         return out.reshape(*lead, *out.shape[1:])
+
+
+@ENCODERS.register("conv64")
+class Conv64Encoder(nn.Module):
+    """disentanglement_lib's encoder for 64x64 images (Locatello et al. 2019, table 1): 4x4 stride-2
+    convolutions with 32, 32, 64, 64 channels, then 256 units."""
+
+    def __init__(self, shape: tuple[int, int, int], act: str = "relu", **_):
+        super().__init__()
+        if shape[1:] != (64, 64):
+            raise ValueError(f"the conv64 architecture takes 64x64 images, got {shape}")
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip([shape[0], 32, 32, 64], [32, 32, 64, 64]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), activation(act)]
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 4 * 4, 256), activation(act))
+        self.out_features = 256
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@DECODERS.register("conv64")
+class Conv64Decoder(nn.Module):
+    """The mirror of :class:`Conv64Encoder`: 256 units, 64x4x4, then 4x4 stride-2 transposed convolutions."""
+
+    def __init__(self, in_features: int, shape: tuple[int, int, int], act: str = "relu", **_):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(in_features, 256), activation(act), nn.Linear(256, 64 * 4 * 4),
+                                activation(act))
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip([64, 64, 32, 32], [64, 32, 32, shape[0]]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), activation(act)]
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, h):
+        lead = h.shape[:-1]
+        out = self.net(self.fc(h.reshape(-1, h.shape[-1])).unflatten(-1, (64, 4, 4)))
+        return out.reshape(*lead, *out.shape[1:])

@@ -1,6 +1,7 @@
 """Training objectives by name (``objective.name``); each is built from the run config and total steps
 and maps (model, x, y, step) to (loss, logs)."""
 from ..registry import Registry
+from .disentangle import BetaTCObjective, DIPObjective, FactorObjective, tc_decomposition
 from .elbo import ELBOObjective
 from .iwae import IWAEObjective, iwae_bound
 from .schedules import BETA_SCHEDULES, beta_at, capacity_at, kl_penalty
@@ -12,6 +13,10 @@ OBJECTIVES.register("elbo")(ELBOObjective)
 OBJECTIVES.register("iwae")(IWAEObjective)
 OBJECTIVES.register("vq")(VQObjective)
 OBJECTIVES.register("prior")(PriorObjective)
+OBJECTIVES.register("beta-tc")(BetaTCObjective)
+OBJECTIVES.register("factor")(FactorObjective)
+OBJECTIVES.register("dip-i")(DIPObjective)
+OBJECTIVES.register("dip-ii")(DIPObjective)
 
-__all__ = ["OBJECTIVES", "ELBOObjective", "IWAEObjective", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at", "capacity_at",
+__all__ = ["OBJECTIVES", "BetaTCObjective", "DIPObjective", "FactorObjective", "tc_decomposition", "ELBOObjective", "IWAEObjective", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at", "capacity_at",
            "kl_penalty"]

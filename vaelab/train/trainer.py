@@ -95,7 +95,10 @@ class Trainer:
             raise ConfigError(f"train.batch_size {b} is larger than the training set ({n} examples)")
         self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
+        cfg.objective.dataset_size = n
         self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.total_steps)
+        if hasattr(self.objective, "to"):  # an objective with networks of its own (FactorVAE's discriminator)
+            self.objective.to(self.device)
         self.train_x = self.data.train.x.to(self.device)
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
@@ -113,11 +116,15 @@ class Trainer:
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
         opt_tensors, groups = checkpoint.optimizer_state(self.opt)
+        # an objective with state of its own (FactorVAE's discriminator) saves it too
+        obj_tensors, obj_meta = self.objective.state_tensors() if hasattr(self.objective, "state_tensors") else ({}, None)
         tensors = {**checkpoint.prefixed("model", self.model.state_dict()),
                    **checkpoint.prefixed("optim", opt_tensors),
+                   **checkpoint.prefixed("objective", obj_tensors),
                    "trainer.rng_cpu": torch.get_rng_state()}
         meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best, "sums": self.sums,
-                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups}
+                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups,
+                "objective": obj_meta}
         return tensors, meta
 
     def load_state(self, path: str | Path) -> None:
@@ -125,6 +132,8 @@ class Trainer:
         self.model.load_state_dict(checkpoint.unprefixed("model", tensors))
         checkpoint.load_optimizer_state(self.opt, checkpoint.unprefixed("optim", tensors), meta["optim_groups"])
         self.sums = meta["sums"]
+        if hasattr(self.objective, "load_state_tensors"):
+            self.objective.load_state_tensors(checkpoint.unprefixed("objective", tensors), meta["objective"])
         torch.set_rng_state(tensors["trainer.rng_cpu"])
         self.step, self.best = meta["step"], meta["best"]
         self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta["stopped_early"]

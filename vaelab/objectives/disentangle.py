@@ -1,0 +1,190 @@
+"""Objectives that penalize dependence between latent dimensions: beta-TC-VAE, FactorVAE, DIP-VAE.
+
+All use the reconstruction term of the ELBO and each example's posterior N(mu, diag(s^2)); their penalties
+are functions of the minibatch's posteriors and samples.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ConfigError, RunConfig
+from ..models.posterior import LOG_2PI
+
+
+def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z_i,d | x_j) for every pair of batch members and dimension: [B, B, D] (i: sample, j: posterior)."""
+    z, mu, logvar = z[:, None], mu[None], logvar[None]
+    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar))
+
+
+def log_importance_weights(batch: int, dataset_size: int, estimator: str, device) -> torch.Tensor:
+    """log of the weights over the batch's posteriors that estimate log q(z) = log E_x[q(z|x)]:
+    minibatch-weighted sampling (Chen et al. 2018, §4.1) gives each one 1/(N M); minibatch-stratified
+    sampling (appendix C.2, as in the authors' code) weights the sample's own posterior 1/N, one other
+    (N - M + 1)/(N (M - 1)) and the rest 1/(M - 1), which sum to 1."""
+    n, m = dataset_size, batch
+    if estimator == "mws":
+        return torch.full((m, m), -math.log(n * m), device=device)
+    if estimator != "mss":
+        raise ConfigError(f"unknown beta-TC estimator {estimator!r}; known: mws, mss")
+    if m < 3:
+        raise ConfigError("the minibatch-stratified estimator needs batches of at least 3")
+    strat = (n - m + 1) / (n * (m - 1))
+    w = torch.full((m, m), 1 / (m - 1), device=device)
+    w.view(-1)[:: m + 1] = 1 / n  # its own posterior
+    w[torch.arange(m - 1), torch.arange(1, m)] = strat  # the next one stands for the stratum
+    w[m - 1, 0] = strat
+    return w.log()
+
+
+def tc_decomposition(z, mu, logvar, log_pz, dataset_size: int, estimator: str = "mss") -> dict[str, torch.Tensor]:
+    """Chen et al. 2018, eq. 2: E[KL(q(z|x) || p(z))] = index-code MI + total correlation + dimension-wise KL,
+    each estimated on the minibatch: [B] tensors ``mi``, ``tc``, ``dw_kl``, and ``kl`` (their sum)."""
+    lw = log_importance_weights(len(z), dataset_size, estimator, z.device)  # [B, B]
+    pairs = log_q_pairs(z, mu, logvar)  # [B, B, D]
+    log_qz_x = pairs.diagonal(dim1=0, dim2=1).sum(0)  # log q(z_i | x_i): [B]
+    log_qz = torch.logsumexp(pairs.sum(-1) + lw, dim=1)  # log q(z_i)
+    log_prod_qz = torch.logsumexp(pairs + lw[..., None], dim=1).sum(-1)  # sum_d log q(z_i,d)
+    return {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod_qz, "dw_kl": log_prod_qz - log_pz,
+            "kl": log_qz_x - log_pz}
+
+
+def _gaussian_terms(model, x, y):
+    """One pass with the plain Gaussian posterior these objectives need."""
+    terms = model(x, y)
+    if not hasattr(terms.q, "logvar") or terms.z.dim() != 2:
+        raise ConfigError("this objective needs a one-sample diagonal Gaussian posterior (no flows, k = 1)")
+    return terms
+
+
+class BetaTCObjective:
+    """beta-TC-VAE (Chen et al. 2018, eq. 4): recon + alpha MI + beta TC + gamma dimension-wise KL."""
+
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        o = cfg.objective
+        if o.dataset_size < 2:
+            raise ConfigError("objective.dataset_size is not set (the trainer fills it from the training set)")
+        self.o = o
+
+    def __call__(self, model, x, y, step):
+        t = _gaussian_terms(model, x, y)
+        d = tc_decomposition(t.z, t.q.mu, t.q.logvar, t.log_pz, self.o.dataset_size, self.o.estimator)
+        recon = -t.log_px_z.mean()
+        mi, tc, dw = d["mi"].mean(), d["tc"].mean(), d["dw_kl"].mean()
+        loss = recon + self.o.alpha * mi + self.o.tc_beta * tc + self.o.gamma * dw
+        kl = t.kl.mean()
+        return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
+                      "kl": kl.detach(), "mi": mi.detach(), "tc": tc.detach(), "dw_kl": dw.detach()}
+
+
+def dip_penalty(mu: torch.Tensor, logvar: torch.Tensor, variant: str, lambda_od: float, lambda_d: float
+                ) -> torch.Tensor:
+    """DIP-VAE (Kumar et al. 2018, eq. 6-7): push the covariance of the aggregate posterior towards I.
+    DIP-I uses Cov[mu(x)]; DIP-II adds E[diag s^2(x)], the covariance of q(z) itself."""
+    cov = torch.cov(mu.t())  # [D, D]
+    if variant == "dip-ii":
+        cov = cov + torch.diag(torch.exp(logvar).mean(0))
+    diag = torch.diagonal(cov)
+    off = cov - torch.diag(diag)
+    return lambda_od * (off**2).sum() + lambda_d * ((diag - 1) ** 2).sum()
+
+
+class DIPObjective:
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        self.o, self.variant = cfg.objective, cfg.objective.name
+
+    def __call__(self, model, x, y, step):
+        t = _gaussian_terms(model, x, y)
+        recon, kl = -t.log_px_z.mean(), t.kl.mean()
+        penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.o.lambda_od, self.o.lambda_d)
+        loss = recon + kl + penalty
+        return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
+                      "kl": kl.detach(), "dip": penalty.detach()}
+
+
+def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each latent dimension shuffled independently across the batch: samples of prod_d q(z_d)
+    (Kim & Mnih 2018, Algorithm 1)."""
+    b, d = z.shape
+    idx = torch.argsort(torch.rand(b, d, generator=generator, device=z.device), dim=0)
+    return z.gather(0, idx)
+
+
+class Discriminator(nn.Module):
+    """An MLP telling samples of q(z) (class 0) from samples of prod_d q(z_d) (class 1): 6 layers of 1000 units
+    with leaky ReLUs in the paper; ``hidden`` units here."""
+
+    def __init__(self, latent_dim: int, hidden: int = 1000, layers: int = 6):
+        super().__init__()
+        sizes = [latent_dim] + [hidden] * layers
+        mods: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            mods += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*mods, nn.Linear(sizes[-1], 2))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class FactorObjective:
+    """FactorVAE (Kim & Mnih 2018, eq. 2): ELBO + gamma TC, with TC ~ E_q(z)[log D(z) / (1 - D(z))] from a
+    discriminator that this objective trains with its own Adam (lr ``disc_lr``, betas (0.5, 0.9)).
+
+    The discriminator learns from each step's z after that step (a step behind the VAE, which the paper's
+    alternating updates also are). Its weights and optimizer are saved in the run's checkpoints."""
+
+    def __init__(self, cfg: RunConfig, total_steps: int):
+        self.o = cfg.objective
+        self.disc = Discriminator(cfg.model.latent_dim, self.o.disc_hidden)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.o.disc_lr, betas=(0.5, 0.9))
+        self._pending: torch.Tensor | None = None
+
+    def to(self, device) -> "FactorObjective":
+        self.disc.to(device)
+        return self
+
+    def _train_discriminator(self, z: torch.Tensor) -> torch.Tensor:
+        half = len(z) // 2
+        z_joint, z_perm = z[:half], permute_dims(z[half:2 * half])
+        logits = self.disc(torch.cat([z_joint, z_perm]))
+        labels = torch.cat([torch.zeros(half), torch.ones(half)]).long().to(z.device)
+        loss = F.cross_entropy(logits, labels)
+        self.disc_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for p in self.disc.parameters():
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= torch.distributed.get_world_size()
+        self.disc_opt.step()
+        return loss.detach()
+
+    def __call__(self, model, x, y, step):
+        d_loss = self._train_discriminator(self._pending) if self._pending is not None else torch.zeros(())
+        t = _gaussian_terms(model, x, y)
+        self._pending = t.z.detach()
+        logits = self.disc(t.z)
+        tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) - log(1 - D(z)), D = P(joint)
+        recon, kl = -t.log_px_z.mean(), t.kl.mean()
+        loss = recon + kl + self.o.factor_gamma * tc
+        return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
+                      "kl": kl.detach(), "tc": tc.detach(), "disc_loss": d_loss}
+
+    # state for checkpoints
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        from ..train.checkpoint import optimizer_state, prefixed
+
+        opt_tensors, groups = optimizer_state(self.disc_opt)
+        pending = {} if self._pending is None else {"pending": self._pending}
+        return {**prefixed("disc", self.disc.state_dict()), **prefixed("disc_opt", opt_tensors), **pending}, \
+            {"groups": groups}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        from ..train.checkpoint import load_optimizer_state, unprefixed
+
+        self.disc.load_state_dict(unprefixed("disc", tensors))
+        load_optimizer_state(self.disc_opt, unprefixed("disc_opt", tensors), meta["groups"])
+        self._pending = tensors.get("pending")
