@@ -21,6 +21,7 @@ from .amat import parse_amat
 from .base import Dataset, Split, hold_out
 from .cifar import parse_batch
 from .errors import DataError
+from .factors import FactorSplits, factor_split_dataset
 from .files import Archive, Folder, FileSpec, Source
 from .idx import check_counts, parse_images, parse_labels
 from .images import ImageOptions, find_images, read_images
@@ -45,6 +46,7 @@ CIFAR_TEST = "test_batch.bin"
 
 # Datasets that take keyword arguments of their own in load_dataset: their defaults, which those replace.
 DATASET_OPTIONS: dict[str, Any] = {"image-folder": ImageOptions(), "celeba": ImageOptions(crop=140)}
+DATASET_OPTIONS.update({name: FactorSplits() for name in ("dsprites", "dsprites-procedural", "3dshapes")})
 
 SOURCES: dict[str, Source] = {
     "mnist": Source(
@@ -289,3 +291,39 @@ def celeba(data_dir: Folder, opt: Options) -> Dataset:
     partition = celeba_files.partition_file(folder)
     parts = _carve(len(paths), opt) if partition is None else celeba_files.parse_partition(partition, paths)
     return _image_dataset("celeba", paths, None, 0, parts, opt.extra)
+
+
+@DATASETS.register("dsprites")
+def dsprites(data_dir: Folder, opt: Options) -> Dataset:
+    """dSprites: binary 64x64 sprites, a seeded random subset of the official file's 737,280 (factors.DSprites).
+
+    L. Matthey, I. Higgins, D. Hassabis, A. Lerchner, "dSprites: Disentanglement testing Sprites dataset", 2017.
+    Reads ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` (data_dir, $VAELAB_DATA/dsprites, the cache; else
+    downloaded), checked by structure since no sha256 is published; never unpickles its metadata. Default split:
+    train 20000 / val 2000 / test 2000 distinct images drawn by ``seed``; ``train_size``, ``val_size`` and
+    ``test_size`` change it. Unlabelled: the factors are for metrics, through ``load_factor_dataset``.
+    """
+    return factor_split_dataset("dsprites", data_dir, opt)
+
+
+@DATASETS.register("dsprites-procedural")
+def dsprites_procedural(data_dir: Folder, opt: Options) -> Dataset:
+    """dSprites' factor grid rendered by vaelab (no file): a seeded random subset (factors.ProceduralDSprites).
+
+    Shapes square, ellipse, heart; 6 scales, 40 orientations, 32 x 32 positions; binary 64x64, approximating the
+    official sprites. Default split: train 20000 / val 2000 / test 2000 distinct images drawn by ``seed``;
+    ``train_size``, ``val_size`` and ``test_size`` change it. data_dir, download and verify are unused.
+    """
+    return factor_split_dataset("dsprites-procedural", data_dir, opt)
+
+
+@DATASETS.register("3dshapes")
+def shapes3d(data_dir: Folder, opt: Options) -> Dataset:
+    """3D Shapes: 64x64 colour renders, a seeded random subset of the official 480,000 (factors.Shapes3D).
+
+    C. Burgess, H. Kim, "3D Shapes Dataset", 2018. Reads ``3dshapes.h5`` with h5py (data_dir,
+    $VAELAB_DATA/3dshapes, the cache; else downloaded), checked by structure since no sha256 is published.
+    Default split: train 20000 / val 2000 / test 2000 distinct images drawn by ``seed``; ``train_size``,
+    ``val_size`` and ``test_size`` change it. Unlabelled: the factors are for metrics, via ``load_factor_dataset``.
+    """
+    return factor_split_dataset("3dshapes", data_dir, opt)

@@ -26,8 +26,12 @@ from .prior import Prior
 from .vae import ELBOTerms
 
 
+LOGVAR_RANGE = (-8.0, 4.0)  # the layers' log-variances are kept here: precision weighting divides by them
+
+
 def split_gaussian(t: torch.Tensor) -> DiagonalGaussian:
-    return DiagonalGaussian(*t.chunk(2, -1))
+    mu, logvar = t.chunk(2, -1)
+    return DiagonalGaussian(mu, logvar.clamp(*LOGVAR_RANGE))
 
 
 class HierarchicalVAE(nn.Module):
