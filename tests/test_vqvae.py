@@ -51,7 +51,8 @@ def test_kmeans_init_and_restarts_use_far_more_codes_on_fashion_mnist():
         pytest.skip("Fashion-MNIST is not installed")
     used = {}
     for name, extra in (("plain", []), ("kmeans+restarts", ["vq.kmeans_init=true", "vq.dead_after=20"])):
-        trainer = Trainer(vq_run("fashion-mnist", ["train.steps=150", "train.batch_size=64", *extra]))
+        trainer = Trainer(vq_run("fashion-mnist", ["train.steps=60", "train.batch_size=64", "data.val_size=1000",
+                                                   *extra]))
         record = trainer.fit()
         used[name] = record["val/codes_used"]
     assert used["kmeans+restarts"] > used["plain"] + 0.3, used
