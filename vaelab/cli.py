@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .api import load_run
@@ -18,8 +19,8 @@ from .rundir import RunDir, RunDirError
 from .train import NonFiniteLoss, Trainer, load_run_data
 from .train.checkpoint import CheckpointError
 from .train.prior import encode_codes, prior_dir, prior_trainer
-from .viz import (dims_by_kl, interpolation, plot_code_maps, plot_code_usage, reconstructions, samples, save_grid,
-                  traversal, vq_samples)
+from .viz import (dims_by_kl, interpolation, plot_code_maps, plot_code_usage, plot_kl_per_dim, plot_mi_matrix,
+                  reconstructions, samples, save_grid, traversal, vq_samples)
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -179,6 +180,39 @@ def cmd_codes(args) -> None:
     print(f"wrote {out / 'codebook_usage.png'} and {out / 'code_maps.png'}")
 
 
+def cmd_disentangle(args) -> None:
+    from .data.factors import load_factor_dataset
+    from .disentangle import all_metrics
+
+    cfg, model = load_run(args.run, args.checkpoint, args.device)
+    _require(model, "vae", "disentangle")
+    name = args.dataset or cfg.data.name
+    factors = load_factor_dataset(name, args.data_dir or (None if args.dataset else cfg.data.data_dir))
+    device = torch.device(args.device)
+    represent = lambda images: model.encode(images.to(device)).cpu()  # noqa: E731 - the posterior mean
+    sizes = None
+    if args.num_train:
+        n_test = args.num_test or args.num_train // 2
+        sizes = {"num_train": args.num_train, "num_test": n_test, "num_eval": n_test,
+                 "num_variance_estimate": args.num_train}
+    results = all_metrics(factors, represent, args.seed, sizes)
+    out = Path(args.run)
+    (out / "disentanglement.json").write_text(json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
+    rng = torch.Generator().manual_seed(args.seed)
+    _, images = factors.sample(1000, np.random.default_rng(args.seed))
+    kl = evaluate(model, Split(images, None))["kl_per_dim"]
+    plot_kl_per_dim(kl, out / "kl_per_dim.png")
+    plot_mi_matrix(results["mig"]["mutual_information"], results["mig"]["factor_names"], out / "mutual_information.png")
+    dims = dims_by_kl(kl)
+    pick = int(torch.randint(len(images), (1,), generator=rng))
+    grid, nrow = traversal(model, images[pick:pick + 1].to(device), None, dims, 9, 2.0)
+    save_grid(grid, out / "traversal_by_kl.png", nrow)
+    for name_, r in results.items():
+        score = {k: v for k, v in r.items() if isinstance(v, float) and k not in ("seconds",)}
+        print(f"{name_:<24} " + "  ".join(f"{k} {v:.3f}" for k, v in score.items()) + f"  ({r['seconds']:.1f} s)")
+    print(f"wrote {out / 'disentanglement.json'}, kl_per_dim.png, mutual_information.png, traversal_by_kl.png")
+
+
 def _require(model, family: str, command: str) -> None:
     if model.family != family:
         kinds = {"vae": "a continuous latent space (a VAE)", "vq": "a codebook (a VQ-VAE)"}
@@ -274,6 +308,12 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. code_prior.layers=12")
     tp.add_argument("--resume", action="store_true", help="continue DIR/prior from its last checkpoint")
     tp.set_defaults(fn=cmd_train_prior)
+    dg = run_command("disentangle", cmd_disentangle, "disentanglement metrics on a factor dataset "
+                     "(writes DIR/disentanglement.json and pictures)", split=False)
+    dg.add_argument("--dataset", help="factor dataset (default: the run's): dsprites, dsprites-procedural, 3dshapes")
+    dg.add_argument("--data-dir")
+    dg.add_argument("--num-train", type=int, help="smaller protocol sizes for a quick look (default: Locatello et al.)")
+    dg.add_argument("--num-test", type=int, default=None)
     v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")
     v.add_argument("--index", type=int, default=0, help="which image of the split")
     v.add_argument("--dims", type=int, default=10, help="how many latent dimensions (those with most KL)")

@@ -31,6 +31,8 @@ class DataConfig:
     image_size: int | None = None  # image-folder / celeba: side of the square images (their default: 64)
     crop: int | None = None  # image-folder / celeba: center crop before resizing (celeba: 140)
     channels: int | None = None  # image-folder: 1 (grey) or 3 (colour)
+    train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
+    test_size: int | None = None  # factor datasets: images drawn for testing (2000)
 
 
 @dataclass

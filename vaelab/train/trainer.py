@@ -37,7 +37,8 @@ class NonFiniteLoss(RuntimeError):
 def load_run_data(cfg: RunConfig) -> Dataset:
     """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes."""
     d = cfg.data
-    options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels)) if v is not None}
+    options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
+                                 ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
     cfg.model.input_shape = list(data.shape)
     if cfg.model.conditional:

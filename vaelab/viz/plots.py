@@ -67,3 +67,36 @@ def plot_code_maps(images, codes, num_codes: int, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_kl_per_dim(kl_per_dim: list[float], path: str | Path) -> None:
+    """KL of each latent dimension (nats), largest first: which dimensions the model uses."""
+    import numpy as np
+
+    kl = np.asarray(kl_per_dim)
+    order = np.argsort(-kl)
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(kl) + 1), 3.2))
+    ax.bar(range(len(kl)), kl[order])
+    ax.set_xticks(range(len(kl)), [str(i) for i in order], fontsize=7)
+    ax.set_xlabel("latent dimension (sorted by KL)")
+    ax.set_ylabel("KL (nats)")
+    ax.set_title("KL per latent dimension")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_mi_matrix(mi: list[list[float]], factor_names: list[str], path: str | Path) -> None:
+    """Mutual information between each latent dimension (rows) and each ground-truth factor (columns)."""
+    import numpy as np
+
+    m = np.asarray(mi)
+    fig, ax = plt.subplots(figsize=(1.2 * m.shape[1] + 2, 0.3 * m.shape[0] + 1.5))
+    im = ax.imshow(m, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(m.shape[1]), factor_names, rotation=30, ha="right")
+    ax.set_yticks(range(m.shape[0]), [f"z{i}" for i in range(m.shape[0])], fontsize=7)
+    ax.set_title("mutual information (nats): latent x factor")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
