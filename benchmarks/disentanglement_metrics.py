@@ -11,7 +11,6 @@ import argparse
 import tempfile
 import time
 
-import torch
 
 from common import emit, machine
 from vaelab.api import load_run

@@ -184,7 +184,7 @@ def test_same_seed_same_result_other_seed_other_samples_alone_or_in_the_suite():
 
 
 def test_beta_vae_represents_in_big_batches():
-    calls, seen = [], []
+    calls = []
 
     def counting(x):
         calls.append(len(x))

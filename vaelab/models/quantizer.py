@@ -16,7 +16,6 @@ Losses, returned (never added inside) for the objective to weigh (eq. 3):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
