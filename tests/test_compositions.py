@@ -202,3 +202,17 @@ def test_likelihood_estimators_work_for_compositions(tiny_cfg, sets):
     elbo = trainer.model(x.x).log_w.mean()
     assert -is_est["nll"] >= elbo.item() - 1.0  # the IS bound sits above the one-sample ELBO
     assert abs(is_est["nll"] - ais["nll"]) < 0.25 * is_est["nll"]
+
+
+def test_mixture_log_density_matches_torch_distributions():
+    import torch.distributions as td
+
+    torch.manual_seed(4)
+    mog = MixtureOfGaussians(3, components=7)
+    with torch.no_grad():
+        mog.logvar.normal_(0, 0.5)
+        mog.logits.normal_()
+    z = torch.randn(4, 6, 3) * 2
+    ref = td.MixtureSameFamily(td.Categorical(logits=mog.logits),
+                               td.Independent(td.Normal(mog.mu, torch.exp(0.5 * mog.logvar)), 1)).log_prob(z)
+    torch.testing.assert_close(mog.log_prob(z), ref, rtol=1e-4, atol=1e-4)

@@ -15,9 +15,13 @@ PRIORS: Registry = Registry("prior")
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))) for every component: z [..., B, D], mu/logvar [K, D] -> [..., B, K]."""
-    z = z.unsqueeze(-2)  # [..., B, 1, D]
-    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+    """log N(z; mu, diag(exp(logvar))) for every component: z [..., B, D], mu/logvar [K, D] -> [..., B, K].
+
+    Expanded as -1/2 [z^2 . s^-2 - 2 z . mu s^-2 + sum(mu^2 s^-2 + logvar + log 2 pi)]: two matmuls instead of
+    a [..., B, K, D] tensor (500 VampPrior components made the broadcast form the bottleneck of NLL evaluation)."""
+    prec = torch.exp(-logvar)  # [K, D]
+    const = (mu**2 * prec + logvar).sum(-1) + mu.shape[-1] * LOG_2PI  # [K]
+    return -0.5 * ((z**2) @ prec.t() - 2 * z @ (mu * prec).t() + const)
 
 
 class Prior(nn.Module):
