@@ -1,4 +1,7 @@
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,3 +28,22 @@ def tiny_cfg():
         "data.name=digits", "data.val_size=200", "model.hidden=[64]", "model.latent_dim=4",
         "train.batch_size=64", "train.epochs=2", "train.progress=false", "train.eval_batch_size=500",
     ])
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An http.server on 127.0.0.1 serving tmp_path/served, for download tests; yields (folder, base URL)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

@@ -5,10 +5,8 @@ import dataclasses
 import functools
 import gzip
 import hashlib
-import http.server
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -268,25 +266,6 @@ def test_gz_and_raw_files_load_the_same(tmp_path, monkeypatch):
 
 
 # --- downloads from a local server -----------------------------------------------------------------------
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An http.server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def test_download_lands_in_cache_verified(server, tmp_path, monkeypatch):

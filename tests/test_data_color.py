@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +24,6 @@ def isolated(monkeypatch, tmp_path):
     """No test sees the user's cache or $VAELAB_DATA unless it sets them."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.delenv("VAELAB_DATA", raising=False)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An http.server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 # --- CIFAR-10 --------------------------------------------------------------------------------------------

@@ -2,9 +2,6 @@
 layouts on small files written here (their factor grids shrunk by monkeypatching)."""
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -256,25 +253,6 @@ def test_dsprites_missing_offline_says_where(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(tmp_path / "given") in message and str(tmp_path / "root" / "dsprites") in message
     assert "https://github.com/deepmind/dsprites-dataset/raw/master/" + factors_module.DSPRITES_FILE in message
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An http.server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def test_dsprites_download_is_checked_by_structure(server, tmp_path, monkeypatch, small_dsprites):
