@@ -18,6 +18,7 @@ from .registry import UnknownName
 from .rundir import RunDir, RunDirError
 from .train import NonFiniteLoss, Trainer, load_run_data
 from .train.checkpoint import CheckpointError
+from .train.distributed import teardown
 from .train.prior import encode_codes, prior_dir, prior_trainer
 from .viz import (dims_by_kl, interpolation, plot_code_maps, plot_code_usage, plot_kl_per_dim, plot_mi_matrix,
                   reconstructions, samples, save_grid, traversal, vq_samples)
@@ -327,8 +328,10 @@ ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, Non
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    finished = False
     try:
         args.fn(args)
+        finished = True
     except ERRORS as e:
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 3 if isinstance(e, NonFiniteLoss) else 2
@@ -337,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     finally:
-        from .train.distributed import teardown
-
-        teardown()
+        teardown(finished)
     return 0
 
 
