@@ -9,19 +9,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .api import load_run
+from .api import evaluate_run, load_run
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split
-from .eval import ais_log_likelihood, evaluate, log_likelihood
+from .eval import evaluate
 from .models import MODELS
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
 from .train import NonFiniteLoss, Trainer, load_run_data
 from .train.checkpoint import CheckpointError
 from .train.distributed import teardown
-from .train.prior import encode_codes, prior_dir, prior_trainer
-from .viz import (dims_by_kl, interpolation, plot_code_maps, plot_code_usage, plot_kl_per_dim, plot_mi_matrix,
-                  reconstructions, samples, save_grid, traversal, vq_samples)
+from .train.prior import prior_dir, prior_trainer
+from .viz import (code_maps_figure, code_usage_figure, dims_by_kl, interpolation, kl_per_dim_figure,
+                  mi_matrix_figure, reconstructions, samples, save_figure, save_grid, traversal, vq_samples)
 
 
 # ----------------------------------------------------------------------------------- commands
@@ -97,36 +97,22 @@ def _split(cfg: RunConfig, name: str) -> Split:
 
 
 def cmd_eval(args) -> None:
-    cfg, model = load_run(args.run, args.checkpoint, args.device)
-    split = _split(cfg, args.split)
-    result = evaluate(model, split, batch_size=args.batch_size, seed=args.seed)
-    result = {"split": args.split, "checkpoint": args.checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
-              **result}
+    result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
+                          seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
+                          ais_chains=args.ais_chains, progress=True)
     rows = [("split", args.split)] + [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
-    if model.family == "vq" and (prior_dir(args.run) / "config.yaml").exists():
-        _, prior = _prior(args.run, args.device)
-        codes = encode_codes(model, split)
-        result["prior_bits_per_code"] = evaluate(prior, codes)["bits_per_code"]
+    if "prior_bits_per_code" in result:
         rows.append(("prior bits per code", result["prior_bits_per_code"]))
-    if args.nll_samples or args.ais_steps:
-        _require(model, "vae", "eval --nll-samples/--ais-steps")
-    if args.nll_samples:
-        ll = log_likelihood(model, split, k=args.nll_samples, seed=args.seed, progress=True)
-        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
-                   "gap": result["nelbo"] - ll["nll"]}
-        rows += [(f"NLL, IS k={ll['k']} (nats)", f"{ll['nll']:.4f} +- {ll['nll_se']:.4f}"),
-                 ("bits per dim", ll["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
-    if args.ais_steps:
-        ais = ais_log_likelihood(model, split, steps=args.ais_steps, chains=args.ais_chains, seed=args.seed,
-                                 progress=True)
-        result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}
+    if "nll" in result:
+        rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
+                 ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
+    if "ais" in result:
+        ais = result["ais"]
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
-    out = RunDir(args.run).eval
-    out.write_text(json.dumps(result, indent=2))
     for name, value in rows:
         print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
-    print(f"wrote {out}")
+    print(f"wrote {RunDir(args.run).eval}")
 
 
 EVAL_NAMES = {"n": "examples", "nelbo": "negative ELBO (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)",
@@ -175,9 +161,9 @@ def cmd_codes(args) -> None:
     usage = evaluate(model, split)["code_counts"]
     out = Path(args.output) if args.output else Path(args.run)
     out.mkdir(parents=True, exist_ok=True)
-    plot_code_usage(usage, out / "codebook_usage.png")
+    save_figure(code_usage_figure(usage), out / "codebook_usage.png")
     x = split.x[: args.n].to(args.device)
-    plot_code_maps(x, model.encode(x), model.quantizer.num_codes, out / "code_maps.png")
+    save_figure(code_maps_figure(x, model.encode(x), model.quantizer.num_codes), out / "code_maps.png")
     print(f"wrote {out / 'codebook_usage.png'} and {out / 'code_maps.png'}")
 
 
@@ -202,8 +188,9 @@ def cmd_disentangle(args) -> None:
     rng = torch.Generator().manual_seed(args.seed)
     _, images = factors.sample(1000, np.random.default_rng(args.seed))
     kl = evaluate(model, Split(images, None))["kl_per_dim"]
-    plot_kl_per_dim(kl, out / "kl_per_dim.png")
-    plot_mi_matrix(results["mig"]["mutual_information"], results["mig"]["factor_names"], out / "mutual_information.png")
+    save_figure(kl_per_dim_figure(kl), out / "kl_per_dim.png")
+    save_figure(mi_matrix_figure(results["mig"]["mutual_information"], results["mig"]["factor_names"]),
+                out / "mutual_information.png")
     dims = dims_by_kl(kl)
     pick = int(torch.randint(len(images), (1,), generator=rng))
     grid, nrow = traversal(model, images[pick:pick + 1].to(device), None, dims, 9, 2.0)

@@ -5,11 +5,13 @@
     DIR/curves.png                   loss, reconstruction and KL per epoch
     DIR/checkpoints/last.safetensors model + optimizer + trainer state
     DIR/checkpoints/best.safetensors model weights at the best validation negative ELBO
+    DIR/progress.json                the training step reached, rewritten about once a second while training
     DIR/eval.json                    written by ``vaelab eval``
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
@@ -26,6 +28,7 @@ class RunDir:
         self.metrics = self.path / "metrics.jsonl"
         self.curves = self.path / "curves.png"
         self.eval = self.path / "eval.json"
+        self.progress = self.path / "progress.json"
         self.last = self.path / "checkpoints" / "last.safetensors"
         self.best = self.path / "checkpoints" / "best.safetensors"
         self._tensorboard = None  # a SummaryWriter once used; False when tensorboard is not installed
@@ -75,7 +78,26 @@ class RunDir:
                     self._tensorboard.add_scalar(key, value, record["step"])
             self._tensorboard.flush()
 
-    def plot(self) -> None:
-        from .viz.plots import plot_curves
+    def write_progress(self, progress: dict) -> None:
+        """Replace progress.json atomically, so a reader (the app) never sees half a file."""
+        write_atomic(self.progress, json.dumps(progress))
 
-        plot_curves(self.records(), self.curves)
+    def read_progress(self) -> dict | None:
+        try:
+            return json.loads(self.progress.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def plot(self) -> None:
+        from .viz.plots import curves_figure, save_figure
+
+        fig = curves_figure(self.records())
+        if fig is not None:
+            save_figure(fig, self.curves)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path``, then rename over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -108,7 +108,7 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self.sums = self._zero_sums()
-        self._t0 = time.perf_counter()
+        self._t0 = self._progress_t = time.perf_counter()
 
     # --------------------------------------------------------------------------------- state
     @staticmethod
@@ -189,6 +189,7 @@ class Trainer:
                    disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}",
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
         record: dict = {}
+        logs: dict = {}
         stop = _StopRequests()
         try:
             while self.step < self.total_steps and not self.stopped_early:
@@ -197,6 +198,7 @@ class Trainer:
                 for b in range(first, self.steps_per_epoch):
                     logs = self._train_step(order[b * t.batch_size:(b + 1) * t.batch_size])
                     bar.update(1)
+                    self._report_progress(logs)
                     if self.step % 25 == 0 or self.step == self.total_steps:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
                     if self.step % t.checkpoint_every == 0 or stop.signal:
@@ -211,7 +213,20 @@ class Trainer:
         finally:
             stop.restore()
             bar.close()
+            self._report_progress(logs, now=True)
         return record
+
+    def _report_progress(self, logs: dict, now: bool = False) -> None:
+        """progress.json in the run directory, at most about once a second: what a watcher (the app) shows."""
+        if self.run is None or not self.dist.is_main:
+            return
+        t = time.perf_counter()
+        if not now and t - self._progress_t < 1.0:
+            return
+        self._progress_t = t
+        self.run.write_progress({"step": self.step, "total_steps": self.total_steps,
+                                 "steps_per_epoch": self.steps_per_epoch, "seconds": round(t - self._t0, 2),
+                                 "logs": logs})
 
     def _end_epoch(self, epoch: int, logs: dict) -> dict:
         sums = dict(zip(self.sums, self.dist.all_reduce_sum(torch.tensor(list(self.sums.values()),

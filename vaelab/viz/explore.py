@@ -68,3 +68,20 @@ def dims_by_kl(kl_per_dim: list[float], top: int | None = None) -> list[int]:
     """Latent dimensions ordered by their KL, largest first (the ones the model uses)."""
     order = sorted(range(len(kl_per_dim)), key=lambda i: -kl_per_dim[i])
     return order[:top] if top else order
+
+
+@torch.no_grad()
+def latent_map(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, method: str = "pca",
+               batch_size: int = 1000) -> torch.Tensor:
+    """2-D coordinates [N, 2] of the posterior means of ``x``: their first two principal components
+    (``pca``) or their first two latent dimensions (``dims``)."""
+    y = y if model.conditional else None
+    z = torch.cat([model.encode(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
+                   for i in range(0, len(x), batch_size)])  # [N, D]
+    if method == "dims":
+        return z[:, :2]
+    if method != "pca":
+        raise ValueError(f"unknown latent map {method!r}; known: pca, dims")
+    z = z - z.mean(0)
+    _, _, v = torch.linalg.svd(z, full_matrices=False)  # rows of v: principal directions
+    return z @ v[:2].T

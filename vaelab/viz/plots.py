@@ -1,22 +1,33 @@
-"""Matplotlib figures (Agg backend: no display needed)."""
+"""Matplotlib figures, built with the object-oriented API (no pyplot state, so the app's threads can draw
+at once): each ``*_figure`` function returns a :class:`~matplotlib.figure.Figure`; :func:`save_figure`
+writes one to a file."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+TITLES = {"loss": "training loss", "nelbo": "negative ELBO (nats)", "recon": "reconstruction -log p(x|z) (nats)",
+          "kl": "KL (nats)", "perplexity": "codebook perplexity", "codes_used": "fraction of codes used"}
 
 
-def plot_curves(records: list[dict], path: str | Path, max_panels: int = 6) -> None:
-    """One panel per logged training quantity (loss, reconstruction, KL, ...) per epoch; validation dashed."""
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def curves_figure(records: list[dict], max_panels: int = 6) -> Figure | None:
+    """One panel per logged training quantity (loss, reconstruction, KL, ...) per epoch; validation dashed.
+    None when there are no records yet."""
     if not records:
-        return
+        return None
     keys = [k.removeprefix("train/") for k in records[-1] if k.startswith("train/")][:max_panels]
     epochs = [r["epoch"] for r in records]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.3 * len(keys), 3.6), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    fig = Figure(figsize=(4.3 * len(keys), 3.6), layout="tight")
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
         for split, style in (("train", "-"), ("val", "--")):
             if f"{split}/{key}" in records[-1]:
                 ax.plot(epochs, [r.get(f"{split}/{key}", float("nan")) for r in records], style, marker="o", ms=3,
@@ -25,37 +36,29 @@ def plot_curves(records: list[dict], path: str | Path, max_panels: int = 6) -> N
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-TITLES = {"loss": "training loss", "nelbo": "negative ELBO (nats)", "recon": "reconstruction -log p(x|z) (nats)",
-          "kl": "KL (nats)", "perplexity": "codebook perplexity", "codes_used": "fraction of codes used"}
-
-
-def plot_code_usage(counts: list[int], path: str | Path) -> None:
+def code_usage_figure(counts: list[int]) -> Figure:
     """How often each code is used, codes sorted by use, with the perplexity in the title."""
-    import numpy as np
-
     c = np.sort(np.asarray(counts, dtype=float))[::-1]
     p = c / max(c.sum(), 1)
     perplexity = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig = Figure(figsize=(8, 3.4), layout="tight")
+    ax = fig.subplots()
     ax.bar(np.arange(len(c)), c, width=1.0)
     ax.set_yscale("log" if c.max() > 100 * max(c[c > 0].min(), 1) else "linear")
     ax.set_xlabel("code (sorted by use)")
     ax.set_ylabel("uses")
     ax.set_title(f"codebook usage: {int((c > 0).sum())} of {len(c)} codes used, perplexity {perplexity:.1f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-def plot_code_maps(images, codes, num_codes: int, path: str | Path) -> None:
+def code_maps_figure(images, codes, num_codes: int) -> Figure:
     """Images (top row) above the grids of code indices they are encoded to (bottom row)."""
     n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
+    fig = Figure(figsize=(1.6 * n, 3.4), layout="tight")
+    axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
         img = images[i].permute(1, 2, 0).squeeze(-1).cpu().numpy()
         axes[0, i].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
@@ -64,39 +67,45 @@ def plot_code_maps(images, codes, num_codes: int, path: str | Path) -> None:
         for ax in axes[:, i]:
             ax.set_axis_off()
     fig.suptitle("images and their code indices")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-def plot_kl_per_dim(kl_per_dim: list[float], path: str | Path) -> None:
+def kl_per_dim_figure(kl_per_dim: list[float]) -> Figure:
     """KL of each latent dimension (nats), largest first: which dimensions the model uses."""
-    import numpy as np
-
     kl = np.asarray(kl_per_dim)
     order = np.argsort(-kl)
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(kl) + 1), 3.2))
+    fig = Figure(figsize=(max(4, 0.35 * len(kl) + 1), 3.2), layout="tight")
+    ax = fig.subplots()
     ax.bar(range(len(kl)), kl[order])
     ax.set_xticks(range(len(kl)), [str(i) for i in order], fontsize=7)
     ax.set_xlabel("latent dimension (sorted by KL)")
     ax.set_ylabel("KL (nats)")
     ax.set_title("KL per latent dimension")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
-def plot_mi_matrix(mi: list[list[float]], factor_names: list[str], path: str | Path) -> None:
+def mi_matrix_figure(mi: list[list[float]], factor_names: list[str]) -> Figure:
     """Mutual information between each latent dimension (rows) and each ground-truth factor (columns)."""
-    import numpy as np
-
     m = np.asarray(mi)
-    fig, ax = plt.subplots(figsize=(1.2 * m.shape[1] + 2, 0.3 * m.shape[0] + 1.5))
+    fig = Figure(figsize=(1.2 * m.shape[1] + 2, 0.3 * m.shape[0] + 1.5), layout="tight")
+    ax = fig.subplots()
     im = ax.imshow(m, cmap="viridis", aspect="auto")
     ax.set_xticks(range(m.shape[1]), factor_names, rotation=30, ha="right")
     ax.set_yticks(range(m.shape[0]), [f"z{i}" for i in range(m.shape[0])], fontsize=7)
     ax.set_title("mutual information (nats): latent x factor")
     fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def rate_distortion_figure(points: dict[str, tuple[float, float]]) -> Figure:
+    """Runs as points (rate = KL, distortion = reconstruction, both nats per example), each labelled."""
+    fig = Figure(figsize=(5.5, 4), layout="tight")
+    ax = fig.subplots()
+    for name, (rate, distortion) in points.items():
+        ax.scatter(rate, distortion, s=30)
+        ax.annotate(name, (rate, distortion), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("rate: KL (nats)")
+    ax.set_ylabel("distortion: -log p(x|z) (nats)")
+    ax.set_title("rate-distortion")
+    ax.grid(alpha=0.3)
+    return fig
