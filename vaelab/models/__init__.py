@@ -26,6 +26,7 @@ class ModelSpec:
     build: Callable[[RunConfig], nn.Module]
     about: str
     presets: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides the name implies
+    family: str = "vae"  # what its models are, before one is built: vae (continuous z) | vq | prior
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -136,7 +137,7 @@ def build_vqvae(run: RunConfig) -> VQVAE:
 MODELS.register("vqvae")(ModelSpec(
     build_vqvae, "VQ-VAE (van den Oord et al. 2017): EMA codebook, k-means init, dead-code restarts, PixelCNN prior",
     {"model": {"arch": "vq-conv", "likelihood": "gaussian", "sigma": 0.1}, "data": {"binarize": "none"},
-     "objective": {"name": "vq"}}))
+     "objective": {"name": "vq"}}, family="vq"))
 
 
 def build_prior(run: RunConfig) -> GatedPixelCNN:
@@ -146,7 +147,7 @@ def build_prior(run: RunConfig) -> GatedPixelCNN:
 
 MODELS.register("pixelcnn-prior")(ModelSpec(
     build_prior, "gated PixelCNN (van den Oord et al. 2016) over a VQ-VAE's codes; made by `vaelab train-prior`",
-    {"objective": {"name": "prior"}, "data": {"binarize": "none"}}))
+    {"objective": {"name": "prior"}, "data": {"binarize": "none"}}, family="prior"))
 
 
 def build_model(cfg: RunConfig | ModelConfig) -> nn.Module:

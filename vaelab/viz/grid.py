@@ -23,13 +23,16 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, pad_value: floa
     return (x * 255 + 0.5).astype(np.uint8)
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 2) -> Path:
-    """Write a PNG grid, each pixel scaled up ``scale`` times for legibility."""
+def grid_image(images: torch.Tensor, nrow: int = 8, scale: int = 2) -> Image.Image:
+    """The grid as a Pillow image, each pixel scaled up ``scale`` times (nearest) for legibility."""
     grid = make_grid(images, nrow)
     img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 2) -> Path:
+    """Write a PNG grid (see :func:`grid_image`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    grid_image(images, nrow, scale).save(path)
     return path

@@ -1,0 +1,137 @@
+"""Background jobs: a ``vaelab`` command run in a process of its own, so it outlives the page that started it.
+
+A job of kind ``K`` (train, train-prior, disentangle, ...) for directory ``DIR`` keeps two files:
+
+    DIR/jobs/K.json   {"state": "running" | "finished" | "failed" | "stopped", "pid", "argv", "returncode", ...}
+    DIR/jobs/K.log    everything the command printed
+
+The job process writes its own state (``python -m vaelab.app.jobs DIR K -- ARGV``), so any page, after any
+reload, or a second browser, sees the same job; a job whose process vanished without a word (killed) reads
+as ``stopped``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..rundir import write_atomic
+
+_children: dict[Path, subprocess.Popen] = {}  # the jobs this process started, polled so none stays a zombie
+
+
+@dataclass
+class Job:
+    path: Path  # DIR/jobs/K.json
+    state: str  # running | finished | failed | stopped | none
+    info: dict
+
+    @property
+    def log(self) -> Path:
+        return self.path.with_suffix(".log")
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def job_file(directory: str | Path, kind: str) -> Path:
+    return Path(directory) / "jobs" / f"{kind}.json"
+
+
+def start(directory: str | Path, kind: str, argv: list[str]) -> Job:
+    """Run ``vaelab ARGV`` in the background as job ``kind`` of ``directory``; refuse while one is running."""
+    path = job_file(directory, kind)
+    if status(directory, kind).running:
+        raise RuntimeError(f"a {kind} job is already running in {directory}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"state": "starting", "argv": argv, "started": time.time()}))
+    with open(path.with_suffix(".log"), "w") as log:
+        child = subprocess.Popen([sys.executable, "-m", "vaelab.app.jobs", str(directory), kind, "--", *argv],
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True,  # a Ctrl-C in the app's terminal leaves it running
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _children[path] = child
+    return Job(path, "running", {"pid": child.pid, "argv": argv})
+
+
+def status(directory: str | Path, kind: str) -> Job:
+    path = job_file(directory, kind)
+    info = _read(path)
+    state = info.get("state", "none")
+    if state in ("starting", "running"):
+        child = _children.get(path)
+        if child.poll() is None if child is not None else _alive(info.get("pid")):
+            state = "running"
+        else:  # it has exited: its last word, if it had time to write one
+            info = _read(path)
+            state = info.get("state", "none")
+            state = "stopped" if state in ("starting", "running") else state
+    return Job(path, state, info)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stop(directory: str | Path, kind: str) -> None:
+    """Ask a running job to stop: SIGTERM, on which training saves a checkpoint at the next step and exits."""
+    job = status(directory, kind)
+    if job.running and job.info.get("pid"):
+        try:
+            os.kill(job.info["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vaelab.app.jobs DIR KIND -- ARGV``: run ``vaelab ARGV``, recording its state in the job file."""
+    args = sys.argv[1:] if argv is None else argv
+    directory, kind, sep, *command = args
+    if sep != "--":
+        raise SystemExit("usage: python -m vaelab.app.jobs DIR KIND -- VAELAB_ARGS...")
+    from ..cli import main as vaelab
+
+    path = job_file(directory, kind)
+    info = {"pid": os.getpid(), "argv": command, "started": time.time()}
+    write_atomic(path, json.dumps({**info, "state": "running"}))
+    code = 1
+    try:
+        code = vaelab(command)
+    finally:
+        state = {0: "finished", 130: "stopped"}.get(code, "failed")
+        write_atomic(path, json.dumps({**info, "state": state, "returncode": code, "ended": time.time()}))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

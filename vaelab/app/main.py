@@ -1,0 +1,16 @@
+"""The Streamlit entry point of ``vaelab app``: the pages and their navigation."""
+from pathlib import Path
+
+import streamlit as st
+
+VIEWS = Path(__file__).parent / "views"
+
+st.set_page_config(page_title="vaelab", layout="wide")
+st.navigation([
+    st.Page(VIEWS / "runs.py", title="Runs", url_path="runs", default=True),
+    st.Page(VIEWS / "train.py", title="Train", url_path="train"),
+    st.Page(VIEWS / "explore.py", title="Explore", url_path="explore"),
+    st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
+    st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
+    st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
+]).run()

@@ -1,0 +1,124 @@
+"""What every page of the app shares: the runs directory, cached models and datasets, the run picker,
+pictures, and errors shown in the page instead of a traceback."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+import torch
+
+from ..api import load_run
+from ..config import ConfigError, RunConfig
+from ..data import DataError, Split
+from ..eval import evaluate
+from ..registry import UnknownName
+from ..rundir import RunDir, RunDirError
+from ..train import load_run_data
+from ..train.checkpoint import CheckpointError
+from ..viz import curves_figure, grid_image
+from . import RUNS_ENV
+from .runs import RunInfo, find_runs, run_info
+
+ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName)
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get(RUNS_ENV, "runs")).resolve()
+
+
+@contextmanager
+def errors_shown(stop: bool = True):
+    """Show a vaelab error (bad run directory, missing data, wrong upload, ...) as a message in the page;
+    with ``stop``, the page ends there."""
+    try:
+        yield
+    except ERRORS as e:
+        st.error(str(e))
+        if stop:
+            st.stop()
+
+
+def pick_run(label: str = "run", want: Callable[[RunInfo], bool] = lambda r: True, key: str = "run"
+             ) -> RunInfo | None:
+    """A trained run chosen in a select box (remembered in the address as ``?run=NAME``), or a run directory
+    typed by path; None, with a message, when there is none to choose."""
+    root = runs_root()
+    runs = [r for r in find_runs(root) if r.trained and want(r)]
+    names = [r.name for r in runs]
+    typed = st.sidebar.text_input("or open a run directory", key=f"{key}-path",
+                                  help="any run directory, also outside the runs folder")
+    if typed:
+        info = run_info(root, Path(typed).expanduser())
+        if info.error or not info.trained:
+            st.error(info.error or f"{typed} has no checkpoint yet")
+            st.stop()
+        return info
+    if not runs:
+        st.info(f"No suitable run in {root} yet: train one on the Train page or with `vaelab train`.")
+        return None
+    wanted = st.query_params.get("run")
+    name = st.selectbox(label, names, index=names.index(wanted) if wanted in names else 0, key=key)
+    st.query_params["run"] = name
+    return runs[names.index(name)]
+
+
+@st.cache_resource(max_entries=16, show_spinner="loading the model")
+def _load(path: str, stamp: float) -> tuple[RunConfig, torch.nn.Module]:
+    return load_run(path)
+
+
+def load(info: RunInfo) -> tuple[RunConfig, torch.nn.Module]:
+    """The run's config and model (best checkpoint), loaded once per checkpoint file version."""
+    checkpoint = info.run.checkpoint("best")
+    return _load(str(info.path), checkpoint.stat().st_mtime)
+
+
+@st.cache_resource(max_entries=4, show_spinner="loading the dataset")
+def _dataset(key: str, _cfg: RunConfig):
+    return load_run_data(_cfg)
+
+
+def split(cfg: RunConfig, name: str = "test") -> Split:
+    """A split of the run's dataset (binarized as in training), loaded once per data config."""
+    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
+    return _dataset(key, copy.deepcopy(cfg)).split(name)
+
+
+@st.cache_data(max_entries=32, show_spinner="evaluating")
+def _evaluation(path: str, stamp: float, n: int) -> dict:
+    cfg, model = _load(path, stamp)
+    return evaluate(model, split(cfg).take(torch.arange(min(n, len(split(cfg))))))
+
+
+def evaluation(info: RunInfo, n: int = 1000) -> dict:
+    """:func:`vaelab.eval.evaluate` on the first ``n`` test images (KL per dimension, codebook usage, ...)."""
+    return _evaluation(str(info.path), info.run.checkpoint("best").stat().st_mtime, n)
+
+
+def show_images(images: torch.Tensor, nrow: int, caption: str | None = None) -> None:
+    """An image grid, small images scaled up (nearest neighbour) to stay crisp."""
+    scale = max(1, round(96 / images.shape[-1]))
+    st.image(grid_image(images, nrow, scale), caption=caption, output_format="PNG")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _curves_png(path: str, stamp: float) -> bytes | None:
+    fig = curves_figure(RunDir(path).records(), max_panels=4)
+    if fig is None:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def curves_png(info: RunInfo) -> bytes | None:
+    """The run's loss / reconstruction / KL curves per epoch as a PNG, redrawn only when metrics.jsonl grows."""
+    metrics = info.run.metrics
+    return _curves_png(str(info.path), metrics.stat().st_mtime) if metrics.exists() else None

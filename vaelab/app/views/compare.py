@@ -1,0 +1,61 @@
+"""Compare runs side by side: their eval.json numbers, traversals of the same test image, and where they sit
+between rate (KL) and distortion (reconstruction)."""
+import streamlit as st
+
+from vaelab.api import evaluate_run
+from vaelab.app import ui
+from vaelab.app.runs import find_runs
+from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
+
+st.title("Compare")
+runs = [r for r in find_runs(ui.runs_root()) if r.trained]
+names = [r.name for r in runs]
+chosen = st.multiselect("runs", names, default=names[:2], help="e.g. a VAE and a beta-VAE with beta = 4")
+selected = [r for r in runs if r.name in chosen]
+if len(selected) < 2:
+    st.info("Choose two or more trained runs.")
+    st.stop()
+
+missing = [r for r in selected if r.eval() is None]
+if missing:
+    st.warning("Not evaluated yet: " + ", ".join(r.name for r in missing))
+    if st.button("Evaluate them on the test split", help="as `vaelab eval DIR`; writes each run's eval.json"):
+        for r in missing:
+            with st.spinner(f"evaluating {r.name}"), ui.errors_shown(stop=False):
+                evaluate_run(r.path)
+        st.rerun()
+
+METRICS = {"nelbo": "negative ELBO (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)",
+           "nll": "NLL, importance sampled (nats)", "mse": "MSE per pixel", "psnr": "PSNR (dB)", "ssim": "SSIM",
+           "active_units": "active units", "perplexity": "codebook perplexity", "codes_used": "codes used"}
+table = {"model": {}, "dataset": {}, "beta": {}, "latent / codes": {}}
+for r in selected:
+    with ui.errors_shown(stop=False):
+        cfg = r.run.load_config()
+        table["model"][r.name], table["dataset"][r.name] = cfg.model.name, cfg.data.name
+        table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family == "vae" else "-"
+        table["latent / codes"][r.name] = cfg.model.latent_dim if r.family == "vae" else cfg.vq.codebook_size
+    for key, title in METRICS.items():
+        value = (r.eval() or {}).get(key)
+        if value is not None:
+            table.setdefault(title, {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
+st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
+
+points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected if (r.eval() or {}).get("kl") is not None}
+vaes = [r for r in selected if r.family == "vae"]
+left, right = st.columns(2)
+if points:
+    left.pyplot(rate_distortion_figure(points))
+if vaes:
+    with right:
+        st.subheader("traversals")
+        index = st.number_input("test image", 0, 9999, 0)
+        rows = st.slider("dimensions per run (most KL first)", 1, 10, 5)
+    for column, r in zip(st.columns(len(vaes)), vaes):
+        with column, ui.errors_shown(stop=False):
+            cfg, model = ui.load(r)
+            test = ui.split(cfg)
+            i = min(index, len(test) - 1)
+            y = None if test.y is None else test.y[i:i + 1]
+            dims = dims_by_kl(ui.evaluation(r), rows)
+            ui.show_images(*traversal(model, test.x[i:i + 1], y, dims, 9, 3.0), caption=f"{r.name}: dims {dims}")

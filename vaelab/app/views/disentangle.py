@@ -1,0 +1,53 @@
+"""Disentanglement: the metric table of ``vaelab disentangle`` (beta-VAE, FactorVAE, MIG, SAP, DCI,
+modularity/explicitness), the latent x factor mutual-information heat map and the KL of each dimension."""
+import streamlit as st
+
+from vaelab.app import jobs, ui
+from vaelab.data.factors import FACTOR_DATASETS
+from vaelab.viz import kl_per_dim_figure, mi_matrix_figure
+
+st.title("Disentanglement")
+info = ui.pick_run(want=lambda r: r.family == "vae")
+if info is None:
+    st.stop()
+result = info.disentanglement()
+if result is None:
+    st.info(f"{info.name} has no disentanglement.json yet: `vaelab disentangle {info.path}` computes it on a "
+            f"dataset with ground-truth factors ({', '.join(FACTOR_DATASETS)}).")
+    job = jobs.status(info.path, "disentangle")
+    if info.dataset in FACTOR_DATASETS and not job.running:
+        if st.button("Compute them (quick protocol: 2000 training points)"):
+            jobs.start(info.path, "disentangle", ["disentangle", str(info.path), "--num-train", "2000"])
+            st.rerun()
+
+    @st.fragment(run_every=2.0)
+    def metrics_job() -> None:
+        job = jobs.status(info.path, "disentangle")
+        if job.running:
+            st.info("computing the metrics in the background ...")
+        elif job.state == "failed":
+            st.error("the metrics failed:")
+            st.code(job.log_tail(), language=None)
+        elif job.state == "finished":
+            st.rerun()
+
+    metrics_job()
+    st.stop()
+
+SKIP = {"seconds", "seed"}
+rows = []
+for name, r in result.items():
+    if isinstance(r, dict) and "protocol" in r:
+        scores = {k: v for k, v in r.items() if isinstance(v, float) and k not in SKIP}
+        rows.append({"metric": name, **{k: round(v, 4) for k, v in scores.items()}, "seconds": r.get("seconds")})
+st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
+st.dataframe(rows, hide_index=True)
+left, right = st.columns(2)
+mig = result["mig"]
+left.pyplot(mi_matrix_figure(mig["mutual_information"], mig["factor_names"]))
+with ui.errors_shown(stop=False):
+    kl = ui.evaluation(info)["kl_per_dim"]
+    if kl:
+        right.pyplot(kl_per_dim_figure(kl))
+with st.expander("protocols (sizes and constants of Locatello et al. 2019 unless changed)"):
+    st.json({name: r["protocol"] for name, r in result.items() if isinstance(r, dict) and "protocol" in r})

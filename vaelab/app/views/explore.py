@@ -1,0 +1,142 @@
+"""Explore a VAE: samples at a temperature, reconstructions, one slider per latent dimension around an encoded
+image, interpolation between two test images, generation by class (CVAE), and the latent space in 2-D."""
+import streamlit as st
+import torch
+
+from vaelab.app import ui
+from vaelab.app.upload import image_tensor
+from vaelab.viz import dims_by_kl, interpolation, latent_map, reconstructions, samples, traversal
+
+st.title("Explore")
+info = ui.pick_run(want=lambda r: r.family == "vae")
+if info is None:
+    st.stop()
+with ui.errors_shown():
+    cfg, model = ui.load(info)
+st.caption(f"**{cfg.model.name}** on **{cfg.data.name}**: {model.latent_dim} latent dimensions, "
+           f"{cfg.model.arch} networks, {cfg.model.prior} prior, {cfg.model.posterior} posterior"
+           + (", a PixelCNN decoder: images are drawn pixel by pixel, give it a moment" if cfg.model.decoder ==
+              "pixelcnn" else ""))
+test = None
+with ui.errors_shown(stop=False):
+    test = ui.split(cfg)
+if test is None:
+    st.warning("Without the dataset only samples and the sliders around z = 0 work.")
+
+VIEWS = ["samples", "reconstructions", "traversal", "interpolation", "latent space"]
+if model.conditional:
+    VIEWS.append("by class")
+wanted = st.query_params.get("view")
+view = st.radio("view", VIEWS, index=VIEWS.index(wanted) if wanted in VIEWS else 0, horizontal=True,
+                label_visibility="collapsed")
+st.query_params["view"] = view
+seed = st.sidebar.number_input("random seed", 0, 2**31 - 1, 0, help="samples and PixelCNN decoding")
+torch.manual_seed(seed)
+
+
+def usage(ev: dict | None, d: int) -> str:
+    """How much dimension d is used: its KL, or where that has no closed form, the variance of its mean."""
+    if ev is None:
+        return ""
+    return f"(KL {ev['kl_per_dim'][d]:.2f} nats)" if ev["kl_per_dim"] else f"(Var E[z] {ev['var_mu'][d]:.2f})"
+
+
+def label_of(i: int) -> torch.Tensor | None:
+    return None if test.y is None else test.y[i:i + 1]
+
+
+if view == "samples":
+    temperature = st.slider("temperature (scales the prior's standard deviation)", 0.0, 2.0, 1.0, 0.05)
+    if model.conditional:
+        per_class = st.slider("samples per class", 1, 16, 8)
+        ui.show_images(*samples(model, per_class, temperature), caption="one row per class")
+    else:
+        n = st.select_slider("samples", [16, 32, 64, 128], 64)
+        ui.show_images(*samples(model, n, temperature))
+
+elif view == "reconstructions" and test is not None:
+    start = st.number_input("first test image", 0, len(test) - 8, 0)
+    n = st.select_slider("images", [8, 16, 32, 64], 32)
+    part = test.take(torch.arange(start, min(start + n, len(test))))
+    ui.show_images(*reconstructions(model, part.x, part.y), caption="rows of originals, each above its "
+                   "reconstruction (the decoder's mean at the posterior mean)")
+
+elif view == "traversal":
+    sources = (["test image"] if test is not None else []) + ["uploaded image", "prior mean (z = 0)"]
+    source = st.radio("start from", sources, horizontal=True)
+    x = y = None
+    if source == "test image":
+        i = st.number_input("test image", 0, len(test) - 1, 0)
+        x, y, key = test.x[i:i + 1], label_of(i), f"test{i}"
+    elif source == "uploaded image":
+        c, h, w = cfg.model.input_shape
+        upload = st.file_uploader(f"a {w}x{h} {'colour' if c == 3 else 'grey'} image",
+                                  type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
+        if upload is None:
+            st.stop()
+        with ui.errors_shown():
+            x = image_tensor(upload.getvalue(), upload.name, tuple(cfg.model.input_shape))
+        if model.conditional:
+            y = torch.tensor([st.selectbox("its class", range(model.num_classes))])
+        key = f"upload-{upload.file_id}"
+    else:
+        key = "zero"
+        if model.conditional:
+            y = torch.tensor([st.selectbox("class", range(model.num_classes))])
+    z0 = model.encode(x, y)[0] if x is not None else torch.zeros(model.latent_dim)
+    ev = ui.evaluation(info) if test is not None else None
+    order = dims_by_kl(ev) if ev else list(range(model.latent_dim))
+    shown = st.slider("dimensions (most KL first)", 1, model.latent_dim, min(model.latent_dim, 8))
+    sliders, picture = st.columns([3, 2])
+    z = z0.clone()
+    for d in order[:shown]:
+        start = float(z0[d].clamp(-3, 3))
+        z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, round(start, 2), 0.05,
+                              key=f"{info.name}-{key}-z{d}")
+    with picture:
+        if x is not None:
+            ui.show_images(x, 1, caption="the image")
+        ui.show_images(model.decode(z[None], y), 1, caption="decoded from the sliders")
+    with st.expander("traversal grid: each row sweeps one dimension from -3 to 3, the others at the image's code"):
+        if x is not None:
+            grid, nrow = traversal(model, x, y, order[:shown], 9, 3.0)
+        else:  # around z = 0: the same sweep, decoded directly
+            zs = torch.zeros(shown, 9, model.latent_dim)
+            zs[torch.arange(shown), :, order[:shown]] = torch.linspace(-3, 3, 9)
+            grid, nrow = model.decode(zs.flatten(0, 1), None if y is None else y.expand(shown * 9)), 9
+        ui.show_images(grid, nrow)
+
+elif view == "interpolation" and test is not None:
+    a, b, steps = st.columns(3)
+    i = a.number_input("from test image", 0, len(test) - 1, 0)
+    j = b.number_input("to test image", 0, len(test) - 1, 1)
+    n = steps.slider("steps", 3, 20, 10)
+    images, nrow = interpolation(model, test.x[i:i + 1], test.x[j:j + 1], n, label_of(i), label_of(j))
+    ui.show_images(torch.cat([test.x[i:i + 1], images, test.x[j:j + 1]]), nrow + 2,
+                   caption="the two images at the ends; between them, decoded points on the line between their "
+                           "posterior means")
+
+elif view == "latent space" and test is not None:
+    a, b = st.columns(2)
+    n = a.select_slider("test images", [500, 1000, 2000, 5000], 2000)
+    method = b.radio("axes", ["PCA", "first two dimensions"], horizontal=True)
+    part = test.take(torch.arange(min(n, len(test))))
+    if model.latent_dim < 2:
+        st.info("a one-dimensional latent space has no 2-D view")
+        st.stop()
+    xy = latent_map(model, part.x, part.y, "pca" if method == "PCA" else "dims").numpy()
+    points = {"axis 1": xy[:, 0], "axis 2": xy[:, 1]}
+    if part.y is not None:
+        points["label"] = [str(int(v)) for v in part.y]
+    st.scatter_chart(points, x="axis 1", y="axis 2", color="label" if part.y is not None else None)
+    st.caption("posterior means of test images" + (", coloured by label" if part.y is not None else ""))
+
+elif view == "by class":
+    c, n, t = st.columns(3)
+    label = c.selectbox("class", range(model.num_classes))
+    count = n.select_slider("samples", [8, 16, 32, 64], 32)
+    temperature = t.slider("temperature", 0.0, 2.0, 1.0, 0.05)
+    ui.show_images(model.sample(count, y=torch.full((count,), label), temperature=temperature), 8,
+                   caption=f"z from the prior, decoded with class {label}")
+else:
+    st.info("this view needs the dataset")

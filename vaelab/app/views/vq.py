@@ -1,0 +1,70 @@
+"""VQ-VAE: how the codebook is used (histogram, perplexity, dead codes), the code map of each image,
+originals beside reconstructions, and new images drawn from the PixelCNN prior over codes."""
+import streamlit as st
+import torch
+
+from vaelab.app import jobs, ui
+from vaelab.app.runs import run_info
+from vaelab.viz import code_maps_figure, code_usage_figure, reconstructions, vq_samples
+
+st.title("VQ-VAE")
+info = ui.pick_run(want=lambda r: r.family == "vq")
+if info is None:
+    st.stop()
+with ui.errors_shown():
+    cfg, model = ui.load(info)
+    test = ui.split(cfg)
+K = model.quantizer.num_codes
+n_eval = st.sidebar.select_slider("test images for the codebook statistics", [500, 1000, 2000, 5000], 1000)
+ev = ui.evaluation(info, n_eval)
+a, b, c, d, e = st.columns(5)
+a.metric("perplexity", f"{ev['perplexity']:.1f}", help=f"exp(entropy of code use); at most K = {K}")
+b.metric("codes used", f"{ev['codes_used']:.0%}", help=f"of the {K} codes, on {ev['n']} test images")
+c.metric("dead codes", ev["dead_codes"], help="codes no training batch used lately")
+d.metric("PSNR", f"{ev['psnr']:.2f} dB")
+e.metric("SSIM", f"{ev['ssim']:.3f}")
+st.pyplot(code_usage_figure(ev["code_counts"]))
+
+start = st.number_input("first test image", 0, len(test) - 8, 0)
+x = test.x[start:start + 8]
+left, right = st.columns(2)
+with left:
+    st.subheader("code maps")
+    st.pyplot(code_maps_figure(x, model.encode(x), K))
+with right:
+    st.subheader("reconstructions")
+    ui.show_images(*reconstructions(model, x, nrow=8), caption="originals above their reconstructions")
+
+st.subheader("samples from the code prior")
+prior = run_info(info.path, info.path / "prior")
+if prior.trained:
+    t, n, s = st.columns(3)
+    temperature = t.slider("temperature", 0.1, 2.0, 1.0, 0.05)
+    count = n.select_slider("samples", [8, 16, 32, 64], 16)
+    seed = s.number_input("seed", 0, 2**31 - 1, 0)
+    prior_cfg, pixelcnn = ui.load(prior)
+    with st.spinner("drawing codes position by position"):
+        images, nrow = vq_samples(model, pixelcnn, tuple(prior_cfg.model.input_shape), count, temperature,
+                                  torch.Generator().manual_seed(seed))
+    ui.show_images(images, nrow)
+else:
+    job = jobs.status(info.path, "train-prior")
+    st.info("This run has no code prior yet: a gated PixelCNN over its code grids (`vaelab train-prior DIR`).")
+    if not job.running and st.button("Train a code prior", help="10 epochs in the background"):
+        jobs.start(info.path, "train-prior", ["train-prior", str(info.path)])
+        st.rerun()
+
+    @st.fragment(run_every=2.0)
+    def prior_job() -> None:
+        job = jobs.status(info.path, "train-prior")
+        if job.state == "none":
+            return
+        progress = prior.run.read_progress()
+        done = progress["step"] / max(progress["total_steps"], 1) if progress else 0.0
+        st.progress(min(done, 1.0), text=f"code prior: {job.state}")
+        if job.state == "failed":
+            st.code(job.log_tail(), language=None)
+        if job.state == "finished":
+            st.rerun()
+
+    prior_job()
