@@ -18,6 +18,33 @@ def test_bad_keys_and_types_are_named():
         RunConfig().set(["beta=4"])
 
 
+@pytest.mark.parametrize("assignments, message", [
+    (["train.batch_size=0"], "train.batch_size must be >= 1; got 0"),
+    (["train.steps=0"], "train.steps must be >= 1"),
+    (["train.epochs=0"], "train.epochs must be >= 1 when train.steps is null"),
+    (["train.epochs=null"], "train.epochs must be >= 1 when train.steps is null; got None"),
+    (["train.checkpoint_every=0"], "train.checkpoint_every must be >= 1"),
+    (["kl.schedule=cyclical", "kl.ratio=0"], r"kl.ratio must be in \(0, 1\]; got 0.0"),
+    (["kl.ratio=1.5"], r"kl.ratio must be in \(0, 1\]"),
+    (["kl.cycles=0"], "kl.cycles must be >= 1"),
+    (["kl.warmup_steps=-1"], "kl.warmup_steps must be >= 0"),
+    (["kl.capacity_steps=-5"], "kl.capacity_steps must be >= 0"),
+    (["data.binarize=foo"], "data.binarize must be one of none, static, dynamic; got 'foo'"),
+    (["kl.schedule=cosine"], "kl.schedule must be one of constant, cyclical, linear"),
+    (["model.likelihood=poisson"], "model.likelihood must be one of bernoulli, gaussian"),
+    (["model.activation=foo"], "model.activation must be one of relu, .*gated; got 'foo'"),
+])
+def test_bad_values_are_named(assignments, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig().set(assignments)
+
+
+def test_values_at_the_limits_are_accepted():
+    cfg = RunConfig().set(["train.batch_size=1", "train.epochs=null", "train.steps=1", "kl.ratio=1", "kl.cycles=1",
+                           "kl.warmup_steps=0", "kl.capacity_steps=0", "model.activation=gated"])
+    assert cfg.train.steps == 1 and cfg.kl.ratio == 1.0
+
+
 def test_yaml_round_trip_and_partial_files(tmp_path):
     cfg = RunConfig().set(["model.arch=conv", "kl.schedule=cyclical"])
     cfg.save(tmp_path / "c.yaml")
@@ -27,6 +54,9 @@ def test_yaml_round_trip_and_partial_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_patch(tmp_path / "bad.yaml")
+    (tmp_path / "zero.yaml").write_text("train:\n  batch_size: 0\n")
+    with pytest.raises(ConfigError, match="train.batch_size must be >= 1"):
+        read_patch(tmp_path / "zero.yaml")
     (tmp_path / "old.yaml").write_text("version: 0\n")
     with pytest.raises(ConfigError, match="config version 0"):
         read_patch(tmp_path / "old.yaml")

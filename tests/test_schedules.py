@@ -19,6 +19,13 @@ def test_cyclical_annealing_repeats_its_ramp():
     assert beta_at(cfg, 250, 1000) == 0.0 and beta_at(cfg, 750 + 62, 1000) == pytest.approx(62 / 125)
 
 
+def test_cyclical_period_is_rounded_up_so_no_extra_cycle_starts_at_the_end():
+    cfg = KLConfig(beta=1.0, schedule="cyclical", cycles=3, ratio=0.5)  # 1000 / 3: period 334, not 333
+    betas = [beta_at(cfg, s, 1000) for s in range(1000)]
+    assert [s for s, b in enumerate(betas) if b == 0.0] == [0, 334, 668]
+    assert betas[-1] == 1.0
+
+
 def test_unknown_schedule_names_the_known_ones():
     with pytest.raises(LookupError, match="cyclical"):
         beta_at(KLConfig(schedule="cosine"), 0, 10)

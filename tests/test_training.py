@@ -1,6 +1,9 @@
 import json
 import math
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,8 +13,9 @@ import torch
 
 import vaelab
 from vaelab.api import load_run
-from vaelab.cli import main
+from vaelab.cli import main, parser, train_config
 from vaelab.eval import evaluate
+from vaelab.rundir import RunDir
 from vaelab.train import NonFiniteLoss, Trainer
 from vaelab.train import checkpoint
 
@@ -74,12 +78,51 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cf
     assert all(torch.isfinite(w).all() for w in weights(tmp_path / "run" / "checkpoints" / "last.safetensors").values())
 
 
-def test_early_stopping(tiny_cfg):
+def test_early_stopping(tiny_cfg, tmp_path, capsys):
     tiny_cfg.train.epochs, tiny_cfg.train.patience, tiny_cfg.train.lr = 50, 1, 0.3  # diverging lr: no improvement
     tiny_cfg.train.grad_clip = 1.0
-    trainer = Trainer(tiny_cfg)
+    trainer = Trainer(tiny_cfg, tmp_path / "run")
     record = trainer.fit()
     assert trainer.stopped_early and record["epoch"] < 50
+    assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "60"]) == 0
+    out = capsys.readouterr().out
+    assert f"stopped early at step {trainer.step} (train.patience=1" in out and "does not extend" in out
+
+
+def strip_time(records):
+    return [{k: v for k, v in r.items() if k != "time"} for r in records]
+
+
+def test_a_stop_at_an_epoch_boundary_resumes_with_that_epoch_end_done_once(tiny_cfg, tmp_path):
+    tiny_cfg.train.epochs, tiny_cfg.train.patience = 3, 5
+    ref = Trainer(tiny_cfg, tmp_path / "ref")
+    ref.fit()
+
+    trainer = Trainer(tiny_cfg, tmp_path / "run")
+    boundary = 2 * trainer.steps_per_epoch
+    step = trainer._train_step
+
+    def signalled(batch):
+        if trainer.step == boundary - 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # noted by the trainer during the epoch's last step
+        return step(batch)
+
+    trainer._train_step = signalled
+    with pytest.raises(KeyboardInterrupt, match=f"at step {boundary}$"):
+        trainer.fit()
+    run = RunDir(tmp_path / "run")
+    assert [r["epoch"] for r in run.records()] == [1, 2]  # epoch 2 was validated and logged before stopping
+    assert checkpoint.load(run.last)[1]["step"] == boundary
+
+    resumed = Trainer(tiny_cfg, run.path)
+    resumed.load_state(run.last)
+    resumed.fit()
+    assert strip_time(run.records()) == strip_time(ref.run.records())
+    assert (resumed.best, resumed.bad_epochs) == (ref.best, ref.bad_epochs)
+    for which in ("last", "best"):
+        a, b = weights(run.checkpoint(which)), weights(ref.run.checkpoint(which))
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{which} {k}")
 
 
 def cli(*args, **kw):
@@ -116,15 +159,37 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, capsys):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-    ref_log = (tmp_path / "ref" / "metrics.jsonl").read_text().splitlines()
-    res_log = (run / "metrics.jsonl").read_text().splitlines()
-    strip = lambda lines: [{k: v for k, v in json.loads(x).items() if k != "time"} for x in lines]  # noqa: E731
-    assert strip(res_log) == strip(ref_log)
+    assert strip_time(RunDir(run).records()) == strip_time(RunDir(tmp_path / "ref").records())
 
     assert main(["train", "--resume", str(run)]) == 0
     assert "already complete" in capsys.readouterr().out
     assert main(["train", "--resume", str(run), "--steps", str(total + 50)]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-2])["step"] == total + 50
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_step_0(tmp_path, capsys):
+    ref, run = tmp_path / "ref", tmp_path / "early"
+    assert main(["train", *TINY, "--steps", "30", "--out", str(ref)]) == 0
+    run.mkdir()
+    shutil.copy(ref / "config.yaml", run / "config.yaml")  # all that fit() has written before its first checkpoint
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert f"resuming {run} at step 0 of 30" in capsys.readouterr().out
+    a, b = weights(run / "checkpoints" / "last.safetensors"), weights(ref / "checkpoints" / "last.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_model_name_comes_from_the_flag_else_the_config_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("model:\n  name: cvae\n")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), *TINY, "--steps", "2", "--out", str(run)]) == 0
+    cfg = RunDir(run).load_config()
+    assert cfg.model.name == "cvae" and cfg.model.conditional and cfg.model.num_classes == 10
+    assert vaelab.load(run).conditional
+    flag = train_config(parser().parse_args(["train", "--model", "beta-vae", "--config", str(tmp_path / "c.yaml")]))
+    assert flag.model.name == "beta-vae" and flag.kl.beta == 4.0 and not flag.model.conditional
+    assert train_config(parser().parse_args(["train"])).model.name == "vae"
 
 
 def test_cli_train_eval_and_pictures(tmp_path, capsys):
@@ -153,7 +218,11 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
     for args, message in ((["--dataset", "nope"], "unknown dataset 'nope'"),
                           (["--model", "cvae", "--dataset", "binarized-mnist"], "no labels"),
-                          (["--set", "train.lr=fast"], "train.lr must be float")):
+                          (["--set", "train.lr=fast"], "train.lr must be float"),
+                          (["--set", "data.binarize=foo"], "data.binarize must be one of none, static, dynamic"),
+                          (["--set", "model.activation=foo"], "model.activation must be one of relu"),
+                          (["--set", "train.batch_size=0"], "train.batch_size must be >= 1"),
+                          (["--set", "kl.schedule=cyclical", "--set", "kl.ratio=0"], "kl.ratio must be in (0, 1]")):
         assert main(["train", *args, "--steps", "1", "--out", str(tmp_path / "y")]) == 2
         assert message in capsys.readouterr().err
     assert main(["eval", str(tmp_path)]) == 2
@@ -161,6 +230,11 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 0
     assert main(["train", *TINY, "--steps", "2", "--out", str(tmp_path / "z")]) == 2
     assert "already holds a run; continue it with --resume" in capsys.readouterr().err
+    for flag in (["--seed", "1"], ["--model", "cvae"], ["--set", "kl.beta=2"]):
+        assert main(["train", "--resume", str(tmp_path / "z"), *flag]) == 2
+        assert f"so {flag[0]} cannot change; only --epochs, --steps and --device may" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "z"), "--steps", "4", "--device", "cpu:0"]) == 0
+    assert "resuming" in capsys.readouterr().out and RunDir(tmp_path / "z").load_config().train.device == "cpu:0"
 
 
 def test_sigterm_saves_a_consistent_checkpoint_at_a_step_boundary(tmp_path):
@@ -177,3 +251,25 @@ def test_sigterm_saves_a_consistent_checkpoint_at_a_step_boundary(tmp_path):
     assert proc.returncode == 130 and "the last checkpoint is kept" in err
     _, meta = checkpoint.load(run / "checkpoints" / "last.safetensors")
     assert 0 < meta["step"] < 100000
+
+
+
+def test_ddp_ranks_stop_together_when_one_rank_is_signalled(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = tmp_path / "run"
+    ranks = [subprocess.Popen([sys.executable, "-m", "vaelab.cli", "train", *TINY, "--steps", "100000",
+                               "--set", "train.checkpoint_every=100000", "--out", str(run)],
+                              env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(r),
+                                   "LOCAL_RANK": str(r), "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    deadline = time.time() + 120
+    while time.time() < deadline and not RunDir(run).records():
+        time.sleep(0.05)
+    ranks[1].send_signal(signal.SIGTERM)  # rank 0 gets no signal: it learns of the stop from the all-reduce
+    for rank in ranks:
+        _, err = rank.communicate(timeout=120)
+        assert rank.returncode == 130 and "the last checkpoint is kept" in err, err[-3000:]
+    _, meta = checkpoint.load(run / "checkpoints" / "last.safetensors")
+    assert RunDir(run).records()[-1]["step"] <= meta["step"] < 100000

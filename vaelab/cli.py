@@ -35,12 +35,13 @@ def cmd_list(args) -> None:
 
 
 def train_config(args) -> RunConfig:
-    """defaults <- the model name's presets <- --config file <- command-line flags <- --set."""
-    cfg = RunConfig()
-    cfg = cfg.override(MODELS.get(args.model).presets)
-    if args.config:
-        cfg = cfg.override(read_patch(args.config))
-    flags = {"model": {"name": args.model}, "data": {}, "train": {}}
+    """defaults <- the model name's presets <- --config file <- command-line flags <- --set.
+
+    The model name is --model's, else the --config file's model.name, else vae."""
+    patch = read_patch(args.config) if args.config else {}
+    name = args.model or patch.get("model", {}).get("name", "vae")
+    cfg = RunConfig().override(MODELS.get(name).presets).override(patch)
+    flags = {"model": {"name": name}, "data": {}, "train": {}}
     if args.dataset:
         flags["data"]["name"] = args.dataset
     if args.data_dir:
@@ -61,17 +62,29 @@ def train_config(args) -> RunConfig:
 
 def cmd_train(args) -> None:
     if args.resume:
-        if args.out or args.config or args.set or args.dataset or args.data_dir or args.objective or args.k:
-            raise ConfigError("--resume DIR continues a run with its saved config; only --epochs/--steps may change")
+        fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
+                 "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
+                 "--k": args.k, "--seed": args.seed}
+        given = [flag for flag, value in fixed.items() if value is not None]
+        if given:
+            raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
+                              f"change; only --epochs, --steps and --device may")
         run = RunDir(args.resume)
         cfg = run.load_config()
         if args.epochs is not None:
             cfg.train.epochs, cfg.train.steps = args.epochs, None
         if args.steps is not None:
             cfg.train.steps = args.steps
+        if args.device is not None:
+            cfg.train.device = args.device
         trainer = Trainer(cfg, run.path)
-        trainer.load_state(run.checkpoint("last"))
-        if trainer.step >= trainer.total_steps or trainer.stopped_early:
+        if run.last.exists():  # else the run was stopped before its first checkpoint: it starts again at step 0
+            trainer.load_state(run.last)
+        if trainer.stopped_early:
+            print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
+                  f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does not extend it")
+            return
+        if trainer.step >= trainer.total_steps:
             print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps to extend")
             return
         print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
@@ -245,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="models and datasets").set_defaults(fn=cmd_list)
 
     t = sub.add_parser("train", help="train a model (or --resume a run)")
-    t.add_argument("--model", default="vae", help="a name from `vaelab list`")
+    t.add_argument("--model", help="a name from `vaelab list` (default: the --config file's model.name, else vae)")
     t.add_argument("--dataset", help="a name from `vaelab list` (default fashion-mnist)")
     t.add_argument("--data-dir", help="the folder that holds the dataset's files")
     steps = t.add_mutually_exclusive_group()
@@ -258,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--objective", help="elbo | iwae (default elbo)")
     t.add_argument("--k", type=int, help="samples of z per example for the objective (default 1)")
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="cpu | cuda")
+    t.add_argument("--device", help="cpu | cuda (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.set_defaults(fn=cmd_train)
 

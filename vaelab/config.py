@@ -9,6 +9,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,33 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        return _build(cls, d, "")
+        return _build(cls, d, "").check()
+
+    def check(self) -> "RunConfig":
+        """Raise ConfigError for a value of the right type that training cannot use; return the config."""
+        from .data.binarize import MODES  # imported here: these modules import this one
+        from .models.likelihood import LIKELIHOODS
+        from .models.networks import ACTIVATIONS
+        from .objectives.schedules import BETA_SCHEDULES
+
+        t, kl = self.train, self.kl
+        value = lambda key: attrgetter(key)(self)  # noqa: E731
+        rules = [("train.batch_size", t.batch_size >= 1, ">= 1"),
+                 ("train.steps", t.steps is None or t.steps >= 1, ">= 1 (or null)"),
+                 ("train.epochs", t.steps is not None or (t.epochs or 0) >= 1, ">= 1 when train.steps is null"),
+                 ("train.checkpoint_every", t.checkpoint_every >= 1, ">= 1"),
+                 ("kl.ratio", 0 < kl.ratio <= 1, "in (0, 1]"),
+                 ("kl.cycles", kl.cycles >= 1, ">= 1"),
+                 ("kl.warmup_steps", kl.warmup_steps >= 0, ">= 0"),
+                 ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0")]
+        rules += [(key, value(key) in known, f"one of {', '.join(known)}")
+                  for key, known in (("data.binarize", MODES), ("kl.schedule", BETA_SCHEDULES.names()),
+                                     ("model.likelihood", LIKELIHOODS.names()),
+                                     ("model.activation", [*ACTIVATIONS, "gated"]))]
+        for key, ok, need in rules:
+            if not ok:
+                raise ConfigError(f"{key} must be {need}; got {value(key)!r}")
+        return self
 
     def override(self, d: dict[str, Any]) -> "RunConfig":
         """A copy with the (nested) keys of ``d`` replaced."""

@@ -12,6 +12,7 @@ import dataclasses
 import torch
 
 from .. import noise
+from ..config import ConfigError
 from .base import Dataset, Split
 
 MODES = ("none", "static", "dynamic")
@@ -19,7 +20,7 @@ MODES = ("none", "static", "dynamic")
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise ValueError(f"unknown binarization {mode!r}; choose one of {', '.join(MODES)}")
+        raise ConfigError(f"unknown binarization {mode!r}; choose one of {', '.join(MODES)}")
     return mode
 
 

@@ -1,6 +1,8 @@
 """KL weight schedules, indexed by training step (never by epoch)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..config import KLConfig
@@ -22,8 +24,10 @@ def linear_warmup(cfg: KLConfig, step: int, total_steps: int) -> float:
 
 @BETA_SCHEDULES.register("cyclical")
 def cyclical(cfg: KLConfig, step: int, total_steps: int) -> float:
-    """Fu et al. 2019, eq. 6: ``cycles`` periods over the run; in each, beta rises over the first ``ratio``, then holds."""
-    period = max(1, total_steps // max(1, cfg.cycles))
+    """Fu et al. 2019, eq. 6: ``cycles`` periods over the run; in each, beta rises over the first ``ratio``, then holds.
+
+    The period is rounded up, so that no extra short cycle starts near the end of the run."""
+    period = max(1, math.ceil(total_steps / cfg.cycles))
     tau = (step % period) / period
     return cfg.beta * min(1.0, tau / cfg.ratio)
 

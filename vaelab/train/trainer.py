@@ -49,14 +49,17 @@ def load_run_data(cfg: RunConfig) -> Dataset:
 
 
 class _StopRequests:
-    """Ctrl-C or SIGTERM (a preempted job) while training: noted, and acted on at the next step boundary,
-    where the trainer saves a consistent checkpoint before it stops."""
+    """Ctrl-C or SIGTERM (a preempted job) while training: noted, and acted on at the next step boundary
+    (all ranks at the same one), where the trainer saves a consistent checkpoint before it stops."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.signal = 0
         self._old = {}
+
+    def install(self) -> None:
+        self.signal = 0
         if threading.current_thread() is threading.main_thread():
             self._old = {s: signal.signal(s, self._note) for s in self.SIGNALS}
 
@@ -66,6 +69,7 @@ class _StopRequests:
     def restore(self) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
+        self._old = {}
 
 
 def epoch_line(r: dict, epochs: int) -> str:
@@ -77,7 +81,7 @@ def epoch_line(r: dict, epochs: int) -> str:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
-        t = cfg.train
+        t = cfg.check().train
         self.dist, self.device = distributed.setup(t.device)
         self.data = data if data is not None else load_run_data(cfg)
         self.cfg = cfg
@@ -107,6 +111,8 @@ class Trainer:
         self.best = math.inf
         self.bad_epochs = 0
         self.stopped_early = False
+        self.stop_requests = _StopRequests()
+        self.stopping = False  # a stop request that all ranks agreed on at the last step
         self.sums = self._zero_sums()
         self._t0 = self._progress_t = time.perf_counter()
 
@@ -164,7 +170,8 @@ class Trainer:
                 x = binarize.dynamic(x)
             loss, logs = self.objective(self.net, x, y, self.step)
         logs = {k: float(v) for k, v in logs.items()}
-        if not self.dist.all_true(math.isfinite(logs["loss"]), self.device):
+        finite, self.stopping = self._agree(math.isfinite(logs["loss"]), self.stop_requests.signal != 0)
+        if not finite:
             where = f" ({self.run.last} holds the last good state)" if self.run else ""
             raise NonFiniteLoss(f"loss is {logs['loss']} at step {self.step}{where}; "
                                 f"try a lower train.lr or set train.grad_clip")
@@ -180,6 +187,14 @@ class Trainer:
         self.step += 1
         return logs
 
+    def _agree(self, finite: bool, stop: bool) -> tuple[bool, bool]:
+        """(every rank's loss is finite, some rank was asked to stop), in one all-reduce, so all ranks act alike."""
+        if not self.dist.enabled:
+            return finite, stop
+        flags = torch.tensor([float(not finite), float(stop)], device=self.device)
+        bad, stops = self.dist.all_reduce_sum(flags).tolist()
+        return bad == 0, stops > 0
+
     def fit(self) -> dict:
         """Train to ``total_steps`` (or early stop); return the last epoch's log record."""
         t = self.cfg.train
@@ -190,7 +205,7 @@ class Trainer:
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
         record: dict = {}
         logs: dict = {}
-        stop = _StopRequests()
+        self.stop_requests.install()
         try:
             while self.step < self.total_steps and not self.stopped_early:
                 epoch, first = divmod(self.step, self.steps_per_epoch)
@@ -201,17 +216,20 @@ class Trainer:
                     self._report_progress(logs)
                     if self.step % 25 == 0 or self.step == self.total_steps:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
-                    if self.step % t.checkpoint_every == 0 or stop.signal:
-                        self._save("last")
-                    if stop.signal:
-                        raise KeyboardInterrupt(f"stopped by signal {stop.signal} at step {self.step}")
-                    if self.step >= self.total_steps:
+                    if self.step >= self.total_steps or self.stopping:
                         break
-                record = self._end_epoch(epoch, logs)
-                if t.progress and self.dist.is_main:
-                    bar.write(epoch_line(record, self.total_steps // self.steps_per_epoch))
+                    if self.step % t.checkpoint_every == 0 and self.step % self.steps_per_epoch:
+                        self._save("last")  # mid-epoch: an epoch's end is saved by _end_epoch, after validation
+                if self.step % self.steps_per_epoch == 0 or self.step >= self.total_steps:
+                    record = self._end_epoch(epoch, logs)  # exactly once per epoch, before any stop
+                    if t.progress and self.dist.is_main:
+                        bar.write(epoch_line(record, self.total_steps // self.steps_per_epoch))
+                else:
+                    self._save("last")  # stopped mid-epoch
+                if self.stopping:
+                    raise KeyboardInterrupt(f"stopped by a signal at step {self.step}")
         finally:
-            stop.restore()
+            self.stop_requests.restore()
             bar.close()
             self._report_progress(logs, now=True)
         return record

@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from vaelab import noise
+from vaelab.config import ConfigError
+from vaelab.data import Dataset, Split
+from vaelab.data import binarize
+
+
+@pytest.fixture
+def grey():
+    """A grey-level dataset: [0, 1] pixels, mostly strictly between 0 and 1."""
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: Split(torch.rand(n, 1, 8, 8, generator=g), torch.arange(n) % 10)  # noqa: E731
+    return Dataset("grey", split(50), split(20), split(20), num_classes=10, binary=False)
+
+
+def is_binary(x):
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def test_static_is_fixed_by_the_seed_and_binary(grey):
+    a, b, other = (binarize.prepare(grey, "static", seed) for seed in (3, 3, 4))
+    for name in ("train", "val", "test"):
+        x = a.split(name).x
+        assert is_binary(x) and x.shape == grey.split(name).x.shape
+        assert torch.equal(x, b.split(name).x) and not torch.equal(x, other.split(name).x)
+        assert torch.equal(a.split(name).y, grey.split(name).y)
+    # a pixel's probability of becoming 1 is its grey level
+    mean = torch.stack([binarize.prepare(grey, "static", s).train.x for s in range(200)]).mean(0)
+    torch.testing.assert_close(mean, grey.train.x, atol=0.15, rtol=0)
+
+
+def test_dynamic_draws_train_pixels_per_step_and_fixes_val_and_test(grey):
+    d = binarize.prepare(grey, "dynamic", 3)
+    assert torch.equal(d.train.x, grey.train.x)  # drawn at each step, not here
+    for name in ("val", "test"):
+        x = d.split(name).x
+        assert is_binary(x) and torch.equal(x, binarize.prepare(grey, "dynamic", 3).split(name).x)
+
+    def draw(step):
+        with noise.batch_noise(noise.mix_seed(0, step)):
+            return binarize.dynamic(grey.train.x)
+
+    first, again, second = draw(1), draw(1), draw(2)
+    assert is_binary(first) and is_binary(second)
+    assert torch.equal(first, again) and not torch.equal(first, second)
+
+
+def test_none_and_already_binary_data_are_unchanged(grey):
+    assert binarize.prepare(grey, "none", 3) is grey
+    binary = Dataset("b", *(Split((s.x > 0.5).float(), s.y) for s in (grey.train, grey.val, grey.test)), 10, True)
+    assert binarize.prepare(binary, "static", 3) is binary
+
+
+def test_unknown_mode_is_a_config_error(grey):
+    with pytest.raises(ConfigError, match="unknown binarization 'foo'; choose one of none, static, dynamic"):
+        binarize.prepare(grey, "foo", 3)
