@@ -4,10 +4,12 @@ import math
 import pytest
 import torch
 
+from vaelab.config import ConfigError, RunConfig
 from vaelab.models.posterior import DiagonalGaussian
 from vaelab.models.prior import StandardNormal
 from vaelab.noise import batch_noise
-from vaelab.objectives.disentangle import dip_penalty, log_importance_weights, permute_dims, tc_decomposition
+from vaelab.objectives.disentangle import (DIPObjective, dip_lambda_d, dip_penalty, log_importance_weights,
+                                           permute_dims, tc_decomposition)
 from vaelab.train import Trainer
 
 
@@ -28,6 +30,16 @@ def test_tc_decomposition_sums_to_the_total_kl(estimator):
 def test_mss_weights_sum_to_one_and_mws_to_one_over_n():
     assert torch.logsumexp(log_importance_weights(8, 100, "mss", "cpu"), 1).exp().sub(1).abs().max() < 1e-6
     assert torch.logsumexp(log_importance_weights(8, 100, "mws", "cpu"), 1).exp().sub(0.01).abs().max() < 1e-8
+
+
+def test_mss_weights_are_those_of_the_appendix():
+    n, m = 100, 5
+    w = log_importance_weights(m, n, "mss", "cpu").exp()
+    torch.testing.assert_close(w.diagonal(), torch.full((m,), 1 / n))  # each sample's own posterior: 1/N
+    off = w[~torch.eye(m, dtype=torch.bool)].view(m, m - 1)
+    strat = (n - m + 1) / (n * (m - 1))  # Chen et al. 2018, appendix C.2: one other per row, the rest 1/(M - 1)
+    assert ((off - strat).abs() < 1e-7).sum(1).tolist() == [1] * m
+    assert ((off - 1 / (m - 1)).abs() < 1e-7).sum(1).tolist() == [m - 2] * m
 
 
 def test_total_correlation_is_larger_for_dependent_codes():
@@ -54,6 +66,16 @@ def test_dip_penalty_vanishes_at_identity_covariance():
     assert dip_penalty(mu, torch.full((20000, 3), -30.0), "dip-i", 10, 100) < 0.5
     assert dip_penalty(mu * 2, torch.full((20000, 3), -30.0), "dip-i", 10, 100) > 100
     assert dip_penalty(mu * 0, torch.zeros(20000, 3), "dip-ii", 10, 100) < 1e-6  # Cov = E[diag s^2] = I
+
+
+def test_dip_lambda_d_defaults_by_variant():
+    assert dip_lambda_d("dip-i", 10.0) == 100.0 and dip_lambda_d("dip-ii", 10.0) == 10.0  # Kumar et al. 2018
+    assert dip_lambda_d("dip-ii", 10.0, 3.0) == 3.0
+    with pytest.raises(ConfigError, match="unknown DIP-VAE variant 'dip-iii'"):
+        dip_lambda_d("dip-iii", 10.0)
+    cfg = RunConfig().set(["objective.name=dip-ii", "objective.lambda_od=2"])
+    cfg.objective.lambda_d = None
+    assert DIPObjective(cfg, 10).lambda_d == 2.0
 
 
 @pytest.mark.parametrize("objective", ["beta-tc", "factor", "dip-i", "dip-ii"])

@@ -200,18 +200,20 @@ def cmd_disentangle(args) -> None:
     (out / "disentanglement.json").write_text(json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
     rng = torch.Generator().manual_seed(args.seed)
     _, images = factors.sample(1000, np.random.default_rng(args.seed))
-    kl = evaluate(model, Split(images, None))["kl_per_dim"]
-    save_figure(kl_per_dim_figure(kl), out / "kl_per_dim.png")
+    evaluation = evaluate(model, Split(images, None))
+    if evaluation["kl_per_dim"] is not None:  # None: a Monte Carlo KL, with no per-dimension split
+        save_figure(kl_per_dim_figure(evaluation["kl_per_dim"]), out / "kl_per_dim.png")
     save_figure(mi_matrix_figure(results["mig"]["mutual_information"], results["mig"]["factor_names"]),
                 out / "mutual_information.png")
-    dims = dims_by_kl(kl)
+    dims = dims_by_kl(evaluation)
     pick = int(torch.randint(len(images), (1,), generator=rng))
     grid, nrow = traversal(model, images[pick:pick + 1].to(device), None, dims, 9, 2.0)
     save_grid(grid, out / "traversal_by_kl.png", nrow)
     for name_, r in results.items():
         score = {k: v for k, v in r.items() if isinstance(v, float) and k not in ("seconds",)}
         print(f"{name_:<24} " + "  ".join(f"{k} {v:.3f}" for k, v in score.items()) + f"  ({r['seconds']:.1f} s)")
-    print(f"wrote {out / 'disentanglement.json'}, kl_per_dim.png, mutual_information.png, traversal_by_kl.png")
+    kl_png = "kl_per_dim.png, " if evaluation["kl_per_dim"] is not None else ""
+    print(f"wrote {out / 'disentanglement.json'}, {kl_png}mutual_information.png, traversal_by_kl.png")
 
 
 def _require(model, family: str, command: str) -> None:
@@ -242,12 +244,13 @@ def cmd_traverse(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     _require(model, "vae", "traverse")
     split = _split(cfg, args.split)
-    kl = evaluate(model, split.take(torch.arange(min(1000, len(split)))))["kl_per_dim"]
-    dims = dims_by_kl(kl, args.dims)
+    evaluation = evaluate(model, split.take(torch.arange(min(1000, len(split)))))
+    dims = dims_by_kl(evaluation, args.dims)
     k = args.index
     images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],
                              dims, args.steps, args.span)
-    print(f"latent dimensions by KL (rows): {dims}")
+    by = "KL" if evaluation["kl_per_dim"] is not None else "variance of the posterior mean (no per-dimension KL)"
+    print(f"latent dimensions by {by} (rows): {dims}")
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 
 

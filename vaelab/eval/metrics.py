@@ -35,6 +35,14 @@ def reconstruction_sums(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch
     return {"se": se.double().sum(), "psnr": psnr(x, x_hat).double().sum(), "ssim": ssim(x, x_hat).double().sum()}
 
 
+def decoder_mean(model: nn.Module, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """E[x|z], the image the metrics compare with x. A PixelCNN decoder has no closed-form mean (``decode`` draws
+    pixel by pixel, H*W passes): it gives each pixel's E[x_i | x_<i, z], teacher-forced on x, in one pass."""
+    out = model.decoder_out(z, y)
+    forced = getattr(model.likelihood, "teacher_forced_mean", None)
+    return model.likelihood.mean(out) if forced is None else forced(x, out)
+
+
 def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0, reduce: Reduce = None) -> dict:
     """The evaluation of ``model``'s family on ``split`` (see the module docstring)."""
     from .vq import evaluate_prior, evaluate_vq
@@ -47,7 +55,11 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: in
 def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
                   reduce: Reduce = None) -> dict:
     """Negative ELBO (the ``loss``), its reconstruction and KL parts (nats per example), MSE, PSNR and SSIM of
-    the reconstruction (decoder mean at the posterior mean; MSE per pixel), active units and KL per dimension.
+    the reconstruction (:func:`decoder_mean` at the posterior mean; MSE per pixel), active units, the variance
+    of each posterior mean over the data (``var_mu``) and KL per dimension.
+
+    ``kl_estimate`` says how the KL was computed: ``closed-form``, or ``monte-carlo`` (log q(z|x) - log p(z) at
+    the drawn z: a mixture or VampPrior prior, a flow posterior, bottom-up layers), where ``kl_per_dim`` is None.
 
     ``reduce`` sums the running totals over processes when each holds a shard of ``split``.
     """
@@ -58,11 +70,12 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     # running sums: n, -log p(x|z), KL, squared error, mu, mu^2, KL per dim
     sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ("n", "recon", "kl", "se", "psnr", "ssim")}
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2", "kl_dim")})
+    closed_form = True
     for i, x, y in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
         mu = t.q.mean.double()
-        x_hat = model.decode(t.q.mean, y)
+        x_hat = decoder_mean(model, x, t.q.mean, y)
         sums["n"] += len(x)
         sums["recon"] -= t.log_px_z.double().sum()
         sums["kl"] += t.kl.double().sum()
@@ -70,7 +83,8 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
             sums[k] += v
         sums["mu"] += mu.sum(0)
         sums["mu2"] += (mu**2).sum(0)
-        if t.kl_per_dim is not None:
+        closed_form = t.kl_per_dim is not None
+        if closed_form:
             sums["kl_dim"] += t.kl_per_dim.double().sum(0)
     if reduce is not None:
         sums = {k: reduce(v) for k, v in sums.items()}
@@ -88,6 +102,7 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
         "psnr": (sums["psnr"] / n).item(),
         "ssim": (sums["ssim"] / n).item(),
         "active_units": int((var_mu > ACTIVE_UNIT_THRESHOLD).sum().item()),
-        "kl_per_dim": (sums["kl_dim"] / n).tolist(),
+        "kl_estimate": "closed-form" if closed_form else "monte-carlo",
+        "kl_per_dim": (sums["kl_dim"] / n).tolist() if closed_form else None,
         "var_mu": var_mu.tolist(),
     }

@@ -12,7 +12,9 @@ Two inference paths:
 
 The top layer's posterior is any registered posterior (Gaussian, planar or IAF flow) and its prior any
 registered prior (standard, mixture, VampPrior). With one layer and a Gaussian posterior either path is
-exactly the plain VAE. ``z`` is the concatenation [z_1, ..., z_L].
+exactly the plain VAE. ``z`` is the concatenation [z_1, ..., z_L]; ``encode`` gives the posterior means
+(deterministic), ``decode`` reads z_1, and :meth:`HierarchicalVAE.top_down` carries an edit of an upper layer
+down to z_1 (what latent traversals use).
 """
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ LOGVAR_RANGE = (-8.0, 4.0)  # the layers' log-variances are kept here: precision
 def split_gaussian(t: torch.Tensor) -> DiagonalGaussian:
     mu, logvar = t.chunk(2, -1)
     return DiagonalGaussian(mu, logvar.clamp(*LOGVAR_RANGE))
+
+
+def ladder_posterior(u: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:
+    """q(z_l | z_(l+1), x): the bottom-up Gaussian u and the top-down p(z_l | z_(l+1)) combined by their
+    precisions (Sønderby et al. 2016, eq. 18-19)."""
+    prec_u, prec_p = torch.exp(-u.logvar), torch.exp(-p.logvar)
+    var = 1 / (prec_u + prec_p)
+    return DiagonalGaussian((u.mu * prec_u + p.mu * prec_p) * var, torch.log(var))
 
 
 class HierarchicalVAE(nn.Module):
@@ -69,6 +79,28 @@ class HierarchicalVAE(nn.Module):
                 gaussians.append(split_gaussian(self.q_heads[l](d)))
         return gaussians, d
 
+    def _bottom_up_q(self, l: int, h: torch.Tensor, z_below: torch.Tensor | None):
+        """The bottom-up path's q(z_1|x) (l = 0, from the encoder features h) or q(z_l | z_(l-1))."""
+        inp = h if l == 0 else self.up[l](z_below)
+        return self.top_q(inp) if l == len(self.dims) - 1 else split_gaussian(self.q_heads[l](inp))
+
+    def _mean_path(self, x: torch.Tensor) -> tuple[list, list[torch.Tensor]]:
+        """Each layer's posterior, taken at the posterior mean of the layer it depends on (its parent with the
+        ladder, the layer below bottom-up), and those means z_1..z_L: deterministic, no decoder or prior."""
+        if not self.ladder:
+            h, qs, zs = self.encoder(x), [], []
+            for l in range(len(self.dims)):
+                qs.append(self._bottom_up_q(l, h, zs[-1] if zs else None))
+                zs.append(qs[-1].mean)
+            return qs, zs
+        ups, d_top = self._ladder_up(x)
+        qs = [self.top_q(d_top)]
+        zs = [qs[0].mean]
+        for l in range(len(self.dims) - 2, -1, -1):
+            qs.insert(0, ladder_posterior(ups[l], self.conditional_prior(l, zs[0])))
+            zs.insert(0, qs[0].mean)
+        return qs, zs
+
     def top_posterior(self, x: torch.Tensor, y=None):
         """q(z_L|x) with the ladder (what a VampPrior mixes over its pseudo-inputs)."""
         return self.top_q(self._ladder_up(x)[1])
@@ -94,11 +126,8 @@ class HierarchicalVAE(nn.Module):
         z, kl, log_q, log_p, per_dim = self._top(q_top, k)
         zs, qs, kls, dims_kl = [z], [q_top], [kl], [per_dim]
         for l in range(len(self.dims) - 2, -1, -1):
-            p = split_gaussian(self.down[l](zs[0]))  # p(z_l | z_(l+1))
-            u = ups[l]
-            prec_u, prec_p = torch.exp(-u.logvar), torch.exp(-p.logvar)
-            var = 1 / (prec_u + prec_p)
-            q = DiagonalGaussian((u.mu * prec_u + p.mu * prec_p) * var, torch.log(var))
+            p = self.conditional_prior(l, zs[0])
+            q = ladder_posterior(ups[l], p)
             z = q.rsample()
             kl_dim = gaussian_kl(q, p)
             zs.insert(0, z)
@@ -115,44 +144,65 @@ class HierarchicalVAE(nn.Module):
         h = self.encoder(x)
         zs, qs, log_qs = [], [], []
         for l in range(L):
-            inp = h if l == 0 else self.up[l](zs[-1])
-            q = self.top_q(inp) if l == L - 1 else split_gaussian(self.q_heads[l](inp))
+            q = self._bottom_up_q(l, h, zs[-1] if zs else None)
             z, log_q = q.rsample_and_log_prob(k if l == 0 else None)
             zs.append(z), qs.append(q), log_qs.append(log_q)
-        log_ps = [split_gaussian(self.down[l](zs[l + 1])).log_prob(zs[l]) for l in range(L - 1)]
+        log_ps = [self.conditional_prior(l, zs[l + 1]).log_prob(zs[l]) for l in range(L - 1)]
         log_ps.append(self.prior.log_prob(zs[-1]))
         kls = [a - b for a, b in zip(log_qs, log_ps)]
         kls[-1], per_dim = self.prior.kl(qs[-1], log_qs[-1], log_ps[-1]) if L == 1 else (kls[-1], None)
         return zs, qs, kls, sum(log_qs), sum(log_ps), per_dim
 
     # ---------------------------------------------------------------------- generation and use
+    def conditional_prior(self, l: int, z_parent: torch.Tensor) -> DiagonalGaussian:
+        """p(z_l | z_(l+1)) for layer index l (0: z_1) given its parent z_(l+1)."""
+        return split_gaussian(self.down[l](z_parent))
+
     def log_joint(self, x: torch.Tensor, z: torch.Tensor, y=None) -> torch.Tensor:
         """log p(x|z_1) + sum_l log p(z_l|z_(l+1)) + log p(z_L) for z = [z_1, ..., z_L]."""
         zs = list(z.split(self.dims, -1))
         out = self.likelihood.log_prob(x, self.decoder(zs[0])) + self.prior.log_prob(zs[-1])
         for l in range(len(self.dims) - 1):
-            out = out + split_gaussian(self.down[l](zs[l + 1])).log_prob(zs[l])
+            out = out + self.conditional_prior(l, zs[l + 1]).log_prob(zs[l])
         return out
 
     def posterior(self, x: torch.Tensor, y=None) -> DiagonalGaussian:
-        """The layers' (base) posteriors side by side; lower layers' at a sample of their parents."""
-        return self.forward(x).q
+        """The layers' (base) posteriors side by side, each at the posterior mean of the layer it depends on:
+        deterministic (AIS starts from it)."""
+        bases = [getattr(q, "base", q) for q in self._mean_path(x)[0]]
+        return DiagonalGaussian(torch.cat([b.mu for b in bases], -1), torch.cat([b.logvar for b in bases], -1))
 
     @torch.no_grad()
     def encode(self, x, y=None):
-        return self.posterior(x).mean
+        """The posterior means [z_1, ..., z_L]: [B, sum(dims)], the same at every call."""
+        return torch.cat(self._mean_path(x)[1], -1)
+
+    def decoder_out(self, z: torch.Tensor, y=None) -> torch.Tensor:
+        """The likelihood's parameters for z = [z_1, ..., z_L]; they depend on z_1 only."""
+        return self.decoder(z[..., :self.dims[0]])
 
     @torch.no_grad()
     def decode(self, z, y=None):
-        """The mean image for z = [z_1, ..., z_L] (it depends on z_1)."""
-        return self.likelihood.mean(self.decoder(z[..., :self.dims[0]]))
+        """The mean image E[x|z_1] for z = [z_1, ..., z_L]. It reads z_1 only: to see an edit of an upper layer,
+        pass the edited code through :meth:`top_down` first."""
+        return self.likelihood.mean(self.decoder_out(z))
+
+    @torch.no_grad()
+    def top_down(self, z0: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Edits ``z`` [..., D] of a code ``z0`` [D] (e.g. ``encode(x)[0]``) carried down the generative path:
+        from the top, each lower layer moves as the mean of p(z_l | z_(l+1)) moves with its (moved) parent,
+        z_l + mu_p(z'_(l+1)) - mu_p(z0_(l+1)). Unedited, z stays z0; an edit of z_L reaches z_1 and the image."""
+        zs, zs0 = list(z.split(self.dims, -1)), list(z0.split(self.dims, -1))
+        for l in range(len(self.dims) - 2, -1, -1):
+            zs[l] = zs[l] + self.conditional_prior(l, zs[l + 1]).mu - self.conditional_prior(l, zs0[l + 1]).mu
+        return torch.cat(zs, -1)
 
     @torch.no_grad()
     def sample(self, n: int, y=None, temperature: float = 1.0) -> torch.Tensor:
         """Ancestral sampling from the top: z_L ~ p(z_L), then z_l ~ p(z_l | z_(l+1)), then E[x|z_1]."""
         z = self.prior.sample(n, device=next(self.parameters()).device, temperature=temperature)
         for l in range(len(self.dims) - 2, -1, -1):
-            p = split_gaussian(self.down[l](z))
+            p = self.conditional_prior(l, z)
             z = p.mu + temperature * p.std * torch.randn_like(p.mu)
         return self.likelihood.mean(self.decoder(z))
 

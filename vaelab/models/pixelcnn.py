@@ -130,3 +130,9 @@ class PixelCNNLikelihood(nn.Module):
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         """There is no closed-form mean: an image drawn pixel by pixel given z [B, D], [B, 1, H, W]."""
         return self.net.sample(len(z), self.shape[1:], z).unsqueeze(1).float()
+
+    @torch.no_grad()
+    def teacher_forced_mean(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Each pixel's E[x_i | x_<i, z] = p(x_i = 1 | x_<i, z), teacher-forced on the image x [B, 1, H, W], in one
+        pass: [B, 1, H, W]. It sees x's earlier pixels, so it is not an image the model would draw."""
+        return self.net(x[:, 0].long(), z).softmax(1)[:, 1:]

@@ -27,7 +27,7 @@ class ELBOTerms:
     log_qz: torch.Tensor  # [B] (or [k, B]): log q(z|x)
     q: DiagonalGaussian  # or a FlowGaussian
     z: torch.Tensor  # [B, D] (or [k, B, D])
-    kl_layers: list[torch.Tensor] | None = None  # hierarchical models: KL of each stochastic layer, bottom first
+    kl_layers: list[torch.Tensor] | None = None  # the KL of each stochastic layer, bottom first
 
     @property
     def log_w(self) -> torch.Tensor:
@@ -75,13 +75,14 @@ class VAE(nn.Module):
         return self.likelihood.log_prob(x, self.decoder_out(z, y)) + self.prior.log_prob(z)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
-        """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10)."""
+        """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10). Its one stochastic
+        layer is ``kl_layers``, so free bits apply to the whole KL when there is no per-dimension split."""
         q = self.posterior(x, y)
         z, log_qz = q.rsample_and_log_prob(k)
         log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
         log_pz = self.prior.log_prob(z)
         kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
-        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z)
+        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl])
 
     # Tensor-in, tensor-out use -------------------------------------------------------------
     @torch.no_grad()

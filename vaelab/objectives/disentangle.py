@@ -24,8 +24,10 @@ def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 def log_importance_weights(batch: int, dataset_size: int, estimator: str, device) -> torch.Tensor:
     """log of the weights over the batch's posteriors that estimate log q(z) = log E_x[q(z|x)]:
     minibatch-weighted sampling (Chen et al. 2018, §4.1) gives each one 1/(N M); minibatch-stratified
-    sampling (appendix C.2, as in the authors' code) weights the sample's own posterior 1/N, one other
-    (N - M + 1)/(N (M - 1)) and the rest 1/(M - 1), which sum to 1."""
+    sampling (appendix C.2) weights the sample's own posterior 1/N, one other (N - M + 1)/(N (M - 1)) and
+    the rest 1/(M - 1), which sum to 1. These are the appendix's weights; the authors' released code
+    (rtqichen/beta-tcvae) puts the 1/N in the first column rather than on the diagonal (a stride of M instead
+    of M + 1), so its rows are not the sample's own posterior."""
     n, m = dataset_size, batch
     if estimator == "mws":
         return torch.full((m, m), -math.log(n * m), device=device)
@@ -81,6 +83,17 @@ class BetaTCObjective:
                       "kl": kl.detach(), "mi": mi.detach(), "tc": tc.detach(), "dw_kl": dw.detach()}
 
 
+DIP_LAMBDA_D_FACTOR = {"dip-i": 10.0, "dip-ii": 1.0}  # lambda_d / lambda_od by variant
+
+
+def dip_lambda_d(variant: str, lambda_od: float, lambda_d: float | None = None) -> float:
+    """``lambda_d`` as given, or (None) the variant's default: 10 lambda_od for DIP-I, lambda_od for DIP-II
+    (Kumar et al. 2018; disentanglement_lib's lambda_d_factor)."""
+    if variant not in DIP_LAMBDA_D_FACTOR:
+        raise ConfigError(f"unknown DIP-VAE variant {variant!r}; known: {', '.join(DIP_LAMBDA_D_FACTOR)}")
+    return DIP_LAMBDA_D_FACTOR[variant] * lambda_od if lambda_d is None else lambda_d
+
+
 def dip_penalty(mu: torch.Tensor, logvar: torch.Tensor, variant: str, lambda_od: float, lambda_d: float
                 ) -> torch.Tensor:
     """DIP-VAE (Kumar et al. 2018, eq. 6-7): push the covariance of the aggregate posterior towards I.
@@ -94,13 +107,18 @@ def dip_penalty(mu: torch.Tensor, logvar: torch.Tensor, variant: str, lambda_od:
 
 
 class DIPObjective:
+    """DIP-VAE (Kumar et al. 2018, eq. 6-7): ELBO + :func:`dip_penalty`; variant ``dip-i`` or ``dip-ii`` (the
+    objective's name), ``lambda_d`` None for the variant's default (:func:`dip_lambda_d`)."""
+
     def __init__(self, cfg: RunConfig, total_steps: int):
-        self.o, self.variant = cfg.objective, cfg.objective.name
+        o = cfg.objective
+        self.variant, self.lambda_od = o.name, o.lambda_od
+        self.lambda_d = dip_lambda_d(o.name, o.lambda_od, o.lambda_d)
 
     def __call__(self, model, x, y, step):
         t = _gaussian_terms(model, x, y)
         recon, kl = -t.log_px_z.mean(), t.kl.mean()
-        penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.o.lambda_od, self.o.lambda_d)
+        penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.lambda_od, self.lambda_d)
         loss = recon + kl + penalty
         return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
                       "kl": kl.detach(), "dip": penalty.detach()}

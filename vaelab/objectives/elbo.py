@@ -32,5 +32,7 @@ class ELBOObjective:
 
 
 def layer_logs(terms) -> dict[str, torch.Tensor]:
-    """Each stochastic layer's batch-mean KL, ``kl_1`` (bottom) .. ``kl_L``, for hierarchical models."""
-    return {f"kl_{l + 1}": k.detach().mean() for l, k in enumerate(terms.kl_layers or [])}
+    """Each stochastic layer's batch-mean KL, ``kl_1`` (bottom) .. ``kl_L``, for hierarchical models (one layer's
+    is ``kl`` itself)."""
+    layers = terms.kl_layers or []
+    return {f"kl_{l + 1}": k.detach().mean() for l, k in enumerate(layers)} if len(layers) > 1 else {}

@@ -53,20 +53,29 @@ def interpolation(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, steps: i
 def traversal(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, dims: list[int] | None = None,
               steps: int = 9, span: float = 3.0) -> tuple[torch.Tensor, int]:
     """From the posterior mean of one image x [1, C, H, W], vary each latent in ``dims`` over
-    [-span, span] (prior standard deviations) with the others fixed: one row per dimension."""
+    [-span, span] (prior standard deviations) with the others fixed: one row per dimension. In a hierarchical
+    model the layers below an edited one follow it down the generative path (``model.top_down``)."""
     y = y if model.conditional else None
     z = model.encode(x, y)[0]  # [D]
     dims = list(range(z.numel())) if dims is None else dims
     values = torch.linspace(-span, span, steps, device=z.device)
     zs = z.repeat(len(dims), steps, 1)  # [len(dims), steps, D]
     zs[torch.arange(len(dims)), :, dims] = values
+    zs = zs.flatten(0, 1)
+    if hasattr(model, "top_down"):
+        zs = model.top_down(z, zs)
     ys = None if y is None else y.expand(len(dims) * steps)
-    return model.decode(zs.flatten(0, 1), ys), steps
+    return model.decode(zs, ys), steps
 
 
-def dims_by_kl(kl_per_dim: list[float], top: int | None = None) -> list[int]:
-    """Latent dimensions ordered by their KL, largest first (the ones the model uses)."""
-    order = sorted(range(len(kl_per_dim)), key=lambda i: -kl_per_dim[i])
+def dims_by_kl(evaluation: dict, top: int | None = None) -> list[int]:
+    """Latent dimensions of an :func:`~vaelab.eval.evaluate` result, the ones the model uses first: by their KL,
+    or, where the KL has no per-dimension split (``kl_per_dim`` None), by the variance of their posterior mean
+    over the data, ``var_mu`` (the activity of Burda et al. 2016, §5.2)."""
+    score = evaluation.get("kl_per_dim") or evaluation.get("var_mu")
+    if score is None:
+        raise ValueError("dims_by_kl needs an evaluation with kl_per_dim or var_mu (vaelab.eval.evaluate of a VAE)")
+    order = sorted(range(len(score)), key=lambda i: -score[i])
     return order[:top] if top else order
 
 
