@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from vaelab.models.quantizer import VectorQuantizer
@@ -42,9 +43,53 @@ def test_ema_update_follows_the_moving_averages():
     vq.cluster_size.fill_(1.0)
     out = vq(torch.tensor([[1.0], [3.0], [9.0]]))  # codes 0, 0, 1
     assert out.indices.tolist() == [0, 0, 1] and out.codebook_loss.item() == 0
+    # z_q and the commitment loss use the codes as they were before this step's update
+    assert out.z_q.flatten().tolist() == [0.0, 0.0, 10.0]
+    assert out.commitment_loss.item() == pytest.approx((1 + 9 + 1) / 3)
     # cluster sizes 0.5*1 + 0.5*[2, 1] = [1.5, 1.0]; sums 0.5*[0, 10] + 0.5*[4, 9] = [2, 9.5]
     torch.testing.assert_close(vq.cluster_size, torch.tensor([1.5, 1.0]))
     torch.testing.assert_close(vq.codebook, torch.tensor([[2 / 1.5], [9.5]]))
+
+
+def test_a_code_no_batch_picks_keeps_its_value_and_can_be_picked_later():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(4, 2, ema=True, channel_dim=-1)  # default EMA statistics
+    init = vq.codebook.clone()
+    for _ in range(20):
+        assert vq(init[:1].expand(8, 2)).indices.eq(0).all()
+    torch.testing.assert_close(vq.codebook[1:], init[1:], rtol=1e-3, atol=0)  # not sum / eps
+    assert vq(init[2:3]).indices.item() == 2
+
+
+def test_kmeans_init_runs_on_the_first_batches_and_resumes_from_a_state_dict():
+    torch.manual_seed(0)
+    centers = torch.tensor([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]])
+    batches = [c + 0.1 * torch.randn(50, 2) for c in centers]  # one cluster per batch
+    vq = VectorQuantizer(6, 2, kmeans_init=True, kmeans_batches=3, channel_dim=-1)
+    init = vq.codebook.clone()
+    for b in batches[:2]:
+        vq(b)
+    assert not vq.initialized and len(vq.kmeans_data) == 100
+    resumed = VectorQuantizer(6, 2, kmeans_init=True, kmeans_batches=3, channel_dim=-1)
+    resumed.load_state_dict(vq.state_dict())
+    for q in (vq, resumed):
+        out = q(batches[2])
+        assert q.initialized and len(q.kmeans_data) == 0 and not torch.equal(q.codebook, init)
+        assert (out.z_q - batches[2]).norm(dim=1).max() < 1  # this batch is already quantized by the centroids
+        assert torch.cdist(centers, q.codebook).min(1).values.max() < 1  # a code at each batch's cluster
+    torch.testing.assert_close(resumed.codebook, vq.codebook)
+
+
+def test_dead_codes_are_counted_when_restarted():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(4, 2, ema=True, dead_after=3, channel_dim=-1)
+    x = vq.codebook[:1].clone().expand(8, 2)  # only code 0 (ties go to it after restarts put codes at x)
+    assert [vq(x).dead_codes.item() for _ in range(5)] == [0, 0, 3, 0, 0]
+    assert vq.dead_codes() == 0 and vq.dead_codes(steps=2) == 3  # restarted at step 3, unused since
+    assert vq(x).dead_codes.item() == 3
+    plain = VectorQuantizer(4, 2, ema=True, channel_dim=-1)  # no restarts: dead after USAGE_WINDOW steps
+    counts = [plain(x).dead_codes.item() for _ in range(100)]
+    assert counts[98] == 0 and counts[99] == 3 and plain.dead_codes() == 3
 
 
 def test_kmeans_init_and_dead_code_restarts_use_more_codes():

@@ -31,31 +31,32 @@ def vq_run(dataset: str, extra: list[str]) -> RunConfig:
 
 
 def test_vq_losses_move_what_they_should():
-    cfg = vq_run("digits", ["vq.ema=false", "train.steps=1"])
+    cfg = vq_run("digits", ["vq.ema=false", "train.steps=1", "vq.dead_after=1"])
     trainer = Trainer(cfg)
     x = trainer.data.train.x[:16]
     loss, logs = trainer.objective(trainer.model, x, None, 0)
     logs = {k: float(v) for k, v in logs.items()}
     assert logs["codebook"] > 0 and logs["loss"] == pytest.approx(
         logs["recon"] + logs["codebook"] + 0.25 * logs["commitment"], rel=1e-5)
+    assert 0 < logs["dead_codes"] == round(64 * (1 - logs["codes_used"]))  # unused for dead_after = 1 step
     t = trainer.model(x)
     (t.vq.codebook_loss).backward()
     assert trainer.model.quantizer.codebook.grad.abs().sum() > 0
     assert all(p.grad is None for p in trainer.model.encoder.parameters())
 
 
-def test_kmeans_init_and_restarts_use_far_more_codes_on_fashion_mnist():
+def test_kmeans_init_and_restarts_each_use_more_codes_on_fashion_mnist():
     try:
         load_dataset("fashion-mnist", download=False)
     except DataError:
         pytest.skip("Fashion-MNIST is not installed")
     used = {}
-    for name, extra in (("plain", []), ("kmeans+restarts", ["vq.kmeans_init=true", "vq.dead_after=20"])):
+    for name, extra in (("plain", []), ("kmeans", ["vq.kmeans_init=true"]), ("restarts", ["vq.dead_after=20"])):
         trainer = Trainer(vq_run("fashion-mnist", ["train.steps=60", "train.batch_size=64", "data.val_size=1000",
                                                    *extra]))
-        record = trainer.fit()
-        used[name] = record["val/codes_used"]
-    assert used["kmeans+restarts"] > used["plain"] + 0.3, used
+        used[name] = trainer.fit()["val/codes_used"]
+    # 60 steps measured: plain 0.06, k-means init 0.22, restarts 0.94 of the 64 codes
+    assert used["kmeans"] > used["plain"] + 0.1 and used["restarts"] > used["plain"] + 0.5, used
 
 
 def test_vqvae_cli_end_to_end(tmp_path, capsys):

@@ -15,7 +15,8 @@ def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed:
                 reduce: Reduce = None) -> dict:
     """``recon`` (-log p(x|z_q), nats per example; also the ``loss``), ``mse`` (per pixel), ``psnr`` (dB),
     ``ssim``; codebook ``perplexity`` and ``codes_used`` (fraction) over the whole split, ``dead_codes``
-    (codes no training batch used in the last 100 steps) and ``code_counts`` (uses of each code)."""
+    (codes no training batch used in the quantizer's last ``dead_window`` steps: ``vq.dead_after`` when set, as
+    in the training logs) and ``code_counts`` (uses of each code)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

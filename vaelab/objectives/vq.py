@@ -1,4 +1,6 @@
-"""The VQ-VAE loss (van den Oord et al. 2017, eq. 3), every term per example and returned for logging."""
+"""The VQ-VAE loss (van den Oord et al. 2017, eq. 3), every term per example and returned for logging, with the
+codebook's usage: perplexity, fraction of codes used, and dead codes (unused for the quantizer's ``dead_window``
+steps: with ``vq.dead_after``, the codes restarted at this step)."""
 from __future__ import annotations
 
 import torch
@@ -23,4 +25,5 @@ class VQObjective:
         codebook, commitment = t.vq.codebook_loss * n, t.vq.commitment_loss * n
         loss = recon + codebook + self.beta * commitment
         return loss, {"loss": loss.detach(), "recon": recon.detach(), "codebook": codebook.detach(),
-                      "commitment": commitment.detach(), "perplexity": t.vq.perplexity, "codes_used": t.vq.codes_used}
+                      "commitment": commitment.detach(), "perplexity": t.vq.perplexity, "codes_used": t.vq.codes_used,
+                      "dead_codes": t.vq.dead_codes}
