@@ -7,6 +7,7 @@ import torch.distributions as td
 
 from vaelab.config import ConfigError, ModelConfig
 from vaelab.eval import ais_log_likelihood, log_likelihood
+from vaelab.eval.likelihood import pass_sizes
 from vaelab.models import build_model
 from vaelab.noise import batch_noise
 from vaelab.objectives import iwae_bound
@@ -53,6 +54,19 @@ def test_importance_sampling_converges_to_the_exact_log_likelihood():
     assert est["bpd"] == pytest.approx(est["nll"] / (4 * math.log(2)))
     elbo = log_likelihood(m, x, k=1)["log_px"]
     assert (log_px - elbo).mean() > 0.05  # the perturbed posterior leaves a gap at k = 1
+
+
+def test_passes_stay_within_the_element_budget_and_fill_it():
+    assert pass_sizes(5000, 784) == (10, 409) and pass_sizes(50, 784) == (81, 50)
+    assert pass_sizes(5000, 784, batch_size=10000) == (4096, 1)  # capped, not 10000 rows of one sample each
+    assert pass_sizes(5000, 3 * 64 * 64) == (10, 26)  # 64x64 colour images: 260 rows of 12288 elements
+    m, x, log_px = linear_gaussian_vae(perturb=False)  # every weight is exact, whatever the passes
+    rows = []
+    hook = m.register_forward_hook(lambda mod, args, out: rows.append(out.log_w.numel()))
+    est = log_likelihood(m, x, k=30, batch_size=64, max_elements=4 * 40)  # 4 elements per example: 40 rows
+    hook.remove()
+    assert 20 < min(rows[:-1]) and max(rows) <= 40 and sum(rows) == 30 * 64, rows
+    torch.testing.assert_close(est["log_px"], log_px, rtol=0, atol=1e-4)
 
 
 def test_ais_agrees_with_the_exact_log_likelihood():

@@ -1,8 +1,9 @@
 """Importance-sampled log-likelihood, vectorized over examples and samples.
 
 log p(x) ~= log (1/K) sum_k p(x, z_k) / q(z_k|x),  z_k ~ q(z|x)   (Burda et al. 2016, eq. 8 as K grows).
-Each pass decodes ``chunk`` samples for each of ``batch_size`` examples at once (rows = chunk x batch_size,
-sized to memory); the chunks' log-sum-exps are combined, so no Python loop runs over examples or samples.
+Each pass decodes ``chunk`` samples for each of ``batch_size`` examples at once (rows = chunk x batch_size, as
+many as fit a budget of decoder-output elements); the chunks' log-sum-exps are combined, so no Python loop runs
+over examples or samples.
 """
 from __future__ import annotations
 
@@ -15,8 +16,20 @@ from tqdm import tqdm
 from .. import noise
 from ..data import Split
 
-MAX_ROWS = 4096  # decoded (sample, example) rows per pass: large enough for fast matmuls, small enough
-# for the decoder's [rows, pixels] outputs to stay in cache (16384 rows ran 35% slower on 2 cores)
+MAX_ELEMENTS = 4096 * 784  # decoded data elements per pass: 4096 (sample, example) rows of 28x28 images,
+# enough for fast matmuls, few enough for the [rows, pixels] outputs to stay in cache (16384 rows ran 35% slower
+# on 2 cores); 261 rows of 64x64 colour images, so conv decoders' activations stay in memory too
+
+
+def pass_sizes(k: int, dims: int, batch_size: int | None = None, max_elements: int = MAX_ELEMENTS
+               ) -> tuple[int, int]:
+    """(examples, samples of each) per pass for K samples of examples of ``dims`` elements (the decoder's output
+    per row, for a Bernoulli or Gaussian likelihood): rows = their product, at most max_elements // dims and more
+    than half of that unless K is smaller. ``batch_size`` (default: at least 10 examples, more when K is small)
+    is capped at the row budget."""
+    rows = max(1, max_elements // dims)
+    batch = min(batch_size or max(10, rows // k), rows)
+    return batch, max(1, min(k, rows // batch))
 
 
 def split_of(data: Split | torch.Tensor, y: torch.Tensor | None = None) -> Split:
@@ -25,20 +38,20 @@ def split_of(data: Split | torch.Tensor, y: torch.Tensor | None = None) -> Split
 
 @torch.no_grad()
 def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 5000, batch_size: int | None = None,
-                   max_rows: int = MAX_ROWS, seed: int = 0, progress: bool = False) -> dict:
+                   max_elements: int = MAX_ELEMENTS, seed: int = 0, progress: bool = False) -> dict:
     """The K-sample importance-sampled estimate of log p(x) for every example of ``data``.
 
     Returns ``nll`` (mean -log p(x), nats per example), ``nll_se`` (standard error of that mean over
     examples), ``bpd`` (bits per dimension), ``k``, and ``log_px`` (the per-example estimates, [N]).
     The estimate is a stochastic lower bound on log p(x) whose bias shrinks as K grows.
-    ``batch_size`` examples (default: at least 10, more when K is small) are estimated together.
+    ``batch_size`` examples (see :func:`pass_sizes`) are estimated together, their samples decoded in passes of
+    at most ``max_elements`` decoded data elements.
     """
     split = split_of(data)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    batch_size = batch_size or max(10, max_rows // k)
-    chunk = max(1, min(k, max_rows // batch_size))
+    batch_size, chunk = pass_sizes(k, split.x[0].numel(), batch_size, max_elements)
     n_chunks = -(-k // chunk)
     log_px = torch.empty(len(split), dtype=torch.float64)
     bar = tqdm(total=len(split) * k, unit="sample", unit_scale=True, disable=not progress, desc="log p(x)")
