@@ -47,3 +47,28 @@ def server(tmp_path):
     httpd.shutdown()
     httpd.server_close()
     thread.join()
+
+
+@pytest.fixture(scope="session")
+def app_runs(tmp_path_factory):
+    """A runs directory for the app's tests, made with the CLI: a VAE and a beta-VAE (both evaluated), a CVAE and
+    a VQ-VAE on the 8x8 digits, and a beta-VAE on procedural dSprites with its MIG and SAP computed."""
+    from vaelab.cli import main
+
+    root = tmp_path_factory.mktemp("runs")
+    small = ["--set", "model.hidden=[64]", "--set", "model.latent_dim=4", "--set", "train.batch_size=64",
+             "--set", "train.progress=false"]
+    for name, model in (("vae", "vae"), ("beta4", "beta-vae"), ("cvae", "cvae")):
+        assert main(["train", "--model", model, "--dataset", "digits", "--epochs", "3", *small,
+                     "--out", str(root / name)]) == 0
+    for name in ("vae", "beta4"):
+        assert main(["eval", str(root / name)]) == 0
+    assert main(["train", "--model", "vqvae", "--dataset", "digits", "--steps", "40", "--set", "vq.hidden=16",
+                 "--set", "vq.codebook_size=16", "--set", "vq.dim=4", "--set", "train.progress=false",
+                 "--out", str(root / "vq")]) == 0
+    assert main(["train", "--model", "beta-vae", "--dataset", "dsprites-procedural", "--steps", "5", *small,
+                 "--set", "data.train_size=256", "--set", "data.val_size=64", "--set", "data.test_size=64",
+                 "--out", str(root / "sprites")]) == 0
+    assert main(["disentangle", str(root / "sprites"), "--num-train", "100", "--num-test", "50",
+                 "--metrics", "mig", "sap"]) == 0
+    return root

@@ -1,4 +1,5 @@
-"""The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse."""
+"""The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
+disentangle, app."""
 from __future__ import annotations
 
 import argparse
@@ -183,6 +184,11 @@ def cmd_codes(args) -> None:
 def cmd_disentangle(args) -> None:
     from .data.factors import load_factor_dataset
     from .disentangle import all_metrics
+    from .disentangle.metrics import METRICS
+
+    unknown = sorted(set(args.metrics or ()) - set(METRICS))
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
 
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     _require(model, "vae", "disentangle")
@@ -195,7 +201,7 @@ def cmd_disentangle(args) -> None:
         n_test = args.num_test or args.num_train // 2
         sizes = {"num_train": args.num_train, "num_test": n_test, "num_eval": n_test,
                  "num_variance_estimate": args.num_train}
-    results = all_metrics(factors, represent, args.seed, sizes)
+    results = all_metrics(factors, represent, args.seed, sizes, metrics=args.metrics)
     out = Path(args.run)
     (out / "disentanglement.json").write_text(json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
     rng = torch.Generator().manual_seed(args.seed)
@@ -203,8 +209,9 @@ def cmd_disentangle(args) -> None:
     evaluation = evaluate(model, Split(images, None))
     if evaluation["kl_per_dim"] is not None:  # None: a Monte Carlo KL, with no per-dimension split
         save_figure(kl_per_dim_figure(evaluation["kl_per_dim"]), out / "kl_per_dim.png")
-    save_figure(mi_matrix_figure(results["mig"]["mutual_information"], results["mig"]["factor_names"]),
-                out / "mutual_information.png")
+    if "mig" in results:
+        save_figure(mi_matrix_figure(results["mig"]["mutual_information"], results["mig"]["factor_names"]),
+                    out / "mutual_information.png")
     dims = dims_by_kl(evaluation)
     pick = int(torch.randint(len(images), (1,), generator=rng))
     grid, nrow = traversal(model, images[pick:pick + 1].to(device), None, dims, 9, 2.0)
@@ -212,8 +219,9 @@ def cmd_disentangle(args) -> None:
     for name_, r in results.items():
         score = {k: v for k, v in r.items() if isinstance(v, float) and k not in ("seconds",)}
         print(f"{name_:<24} " + "  ".join(f"{k} {v:.3f}" for k, v in score.items()) + f"  ({r['seconds']:.1f} s)")
-    kl_png = "kl_per_dim.png, " if evaluation["kl_per_dim"] is not None else ""
-    print(f"wrote {out / 'disentanglement.json'}, {kl_png}mutual_information.png, traversal_by_kl.png")
+    pictures = [name for name, made in (("kl_per_dim.png", evaluation["kl_per_dim"] is not None),
+                                        ("mutual_information.png", "mig" in results)) if made]
+    print(f"wrote {out / 'disentanglement.json'}, {', '.join(pictures + ['traversal_by_kl.png'])}")
 
 
 def _require(model, family: str, command: str) -> None:
@@ -252,6 +260,13 @@ def cmd_traverse(args) -> None:
     by = "KL" if evaluation["kl_per_dim"] is not None else "variance of the posterior mean (no per-dimension KL)"
     print(f"latent dimensions by {by} (rows): {dims}")
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
+
+
+def cmd_app(args) -> None:
+    from .app import launch
+
+    print(f"vaelab app: http://{args.host}:{args.port}  (runs in {Path(args.runs).resolve()})", flush=True)
+    launch(args.runs, args.host, args.port)
 
 
 # ------------------------------------------------------------------------------------ parser
@@ -318,11 +333,18 @@ def parser() -> argparse.ArgumentParser:
     dg.add_argument("--data-dir")
     dg.add_argument("--num-train", type=int, help="smaller protocol sizes for a quick look (default: Locatello et al.)")
     dg.add_argument("--num-test", type=int, default=None)
+    dg.add_argument("--metrics", nargs="+", metavar="NAME", help="only these: beta_vae factor_vae mig sap dci "
+                    "modularity_explicitness (default: all)")
     v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")
     v.add_argument("--index", type=int, default=0, help="which image of the split")
     v.add_argument("--dims", type=int, default=10, help="how many latent dimensions (those with most KL)")
     v.add_argument("--steps", type=int, default=9)
     v.add_argument("--span", type=float, default=3.0)
+    a = sub.add_parser("app", help="the explorer: a Streamlit app to train, explore and compare runs")
+    a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
+    a.add_argument("--host", default="localhost")
+    a.add_argument("--port", type=int, default=8501)
+    a.set_defaults(fn=cmd_app)
     return p
 
 

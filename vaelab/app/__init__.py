@@ -23,4 +23,5 @@ def launch(runs: str | Path = "runs", host: str = "localhost", port: int = 8501)
     script = Path(__file__).with_name("main.py")
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host,
                               "--server.port", str(port), "--server.headless", "true",
-                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"])
+                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                              "--client.toolbarMode", "viewer"])

@@ -510,8 +510,8 @@ def all_metrics(dataset: FactorDataset, represent: Represent, seed: int = 0, siz
 
     ``sizes`` overrides protocol constants. A key naming a metric maps to that metric's keyword arguments
     (``{"dci": {"num_train": 2000}}``); any other key applies to every metric that takes it
-    (``{"num_train": 1000, "num_test": 500}``), a per-metric value winning. A key that no metric (in ``metrics``)
-    takes is an error. ``metrics`` picks a subset of :data:`METRICS` (default: all, in that order).
+    (``{"num_train": 1000, "num_test": 500}``), a per-metric value winning; a key that no metric of the suite
+    takes is an error (a typo), one that only metrics left out take is unused. ``metrics`` picks a subset of :data:`METRICS` (default: all, in that order).
     """
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [n for n in names if n not in METRICS]
@@ -519,9 +519,9 @@ def all_metrics(dataset: FactorDataset, represent: Represent, seed: int = 0, siz
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {list(METRICS)}")
     sizes = dict(sizes or {})
     shared = {k: v for k, v in sizes.items() if k not in METRICS}
-    taken = set().union(*(_parameters(METRICS[n]) for n in names)) if names else set()
+    taken = set().union(*map(_parameters, METRICS.values()))
     if set(shared) - taken:
-        raise ValueError(f"sizes {sorted(set(shared) - taken)} are not parameters of {names}")
+        raise ValueError(f"sizes {sorted(set(shared) - taken)} are not parameters of any metric")
     for n, kw in sizes.items():
         if n in METRICS:
             if n not in names:

@@ -11,7 +11,7 @@ st.title("Compare")
 runs = [r for r in find_runs(ui.runs_root()) if r.trained]
 names = [r.name for r in runs]
 chosen = st.multiselect("runs", names, default=names[:2], help="e.g. a VAE and a beta-VAE with beta = 4")
-selected = [r for r in runs if r.name in chosen]
+selected = [runs[names.index(name)] for name in chosen]
 if len(selected) < 2:
     st.info("Choose two or more trained runs.")
     st.stop()
@@ -33,7 +33,7 @@ for r in selected:
     with ui.errors_shown(stop=False):
         cfg = r.run.load_config()
         table["model"][r.name], table["dataset"][r.name] = cfg.model.name, cfg.data.name
-        table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family == "vae" else "-"
+        table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family == "vae" else "n/a"
         table["latent / codes"][r.name] = cfg.model.latent_dim if r.family == "vae" else cfg.vq.codebook_size
     for key, title in METRICS.items():
         value = (r.eval() or {}).get(key)
@@ -41,16 +41,19 @@ for r in selected:
             table.setdefault(title, {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
 
+st.subheader("rate and distortion")
 points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected if (r.eval() or {}).get("kl") is not None}
-vaes = [r for r in selected if r.family == "vae"]
-left, right = st.columns(2)
 if points:
-    left.pyplot(rate_distortion_figure(points))
+    st.columns(2)[0].pyplot(rate_distortion_figure(points))
+else:
+    st.caption("evaluate VAE runs to place them here")
+
+vaes = [r for r in selected if r.family == "vae"]
 if vaes:
-    with right:
-        st.subheader("traversals")
-        index = st.number_input("test image", 0, 9999, 0)
-        rows = st.slider("dimensions per run (most KL first)", 1, 10, 5)
+    st.subheader("traversals")
+    left, right = st.columns(2)
+    index = left.number_input("test image", 0, 9999, 0)
+    rows = right.slider("dimensions per run (most KL first)", 1, 10, 5)
     for column, r in zip(st.columns(len(vaes)), vaes):
         with column, ui.errors_shown(stop=False):
             cfg, model = ui.load(r)

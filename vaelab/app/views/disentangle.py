@@ -34,12 +34,9 @@ if result is None:
     metrics_job()
     st.stop()
 
-SKIP = {"seconds", "seed"}
-rows = []
-for name, r in result.items():
-    if isinstance(r, dict) and "protocol" in r:
-        scores = {k: v for k, v in r.items() if isinstance(v, float) and k not in SKIP}
-        rows.append({"metric": name, **{k: round(v, 4) for k, v in scores.items()}, "seconds": r.get("seconds")})
+rows = [{"metric": name, "score": k, "value": round(v, 4), "seconds": round(r["seconds"], 1)}
+        for name, r in result.items() if isinstance(r, dict) and "protocol" in r
+        for k, v in r.items() if isinstance(v, float) and k != "seconds"]
 st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
 st.dataframe(rows, hide_index=True)
 left, right = st.columns(2)

@@ -90,8 +90,8 @@ elif view == "traversal":
     sliders, picture = st.columns([3, 2])
     z = z0.clone()
     for d in order[:shown]:
-        start = float(z0[d].clamp(-3, 3))
-        z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, round(start, 2), 0.05,
+        start = round(round(float(z0[d].clamp(-3, 3)) / 0.05) * 0.05, 2)  # on the slider's grid
+        z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, start, 0.05,
                               key=f"{info.name}-{key}-z{d}")
     with picture:
         if x is not None:

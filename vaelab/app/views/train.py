@@ -1,6 +1,5 @@
 """Train: choose a model, dataset, latent size, beta and its schedule, epochs; training runs in a background
 process (``vaelab train``), so it goes on through page reloads and lands in the runs directory like any CLI run."""
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -27,7 +26,7 @@ dataset = right.selectbox("dataset", datasets, index=datasets.index("fashion-mni
 data_dir = right.text_input("data directory (optional)", help="the folder holding the dataset's files; empty: "
                             "$VAELAB_DATA, ~/.cache/vaelab and the standard places")
 archs = list(VQ_NETWORKS) if spec.family == "vq" else list(ENCODERS)
-arch = left.selectbox("architecture", archs, index=archs.index(spec.presets.get("model", {}).get("arch", archs[0])))
+arch = left.selectbox("architecture", archs, index=archs.index(spec.presets.get("model", {}).get("arch", "mlp")))
 sets = {"model.arch": arch}
 if spec.family == "vq":
     sets["vq.codebook_size"] = left.number_input("codebook size K", 2, 8192, 512)
@@ -48,8 +47,9 @@ with st.expander("more settings"):
     sets["train.batch_size"] = st.number_input("batch size", 1, 65536, 128)
     sets["train.lr"] = st.number_input("learning rate", 0.0, 1.0, 1e-3, format="%.5f")
     extra = st.text_area("other settings, one `section.key=value` a line", placeholder="model.hidden=[256, 256]")
-name = st.text_input("run name", value=f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}",
-                     help=f"the run directory: {root}/NAME")
+auto = next(n for n in (f"{model}-{dataset}-{i}" for i in range(1, 10**6)) if not (root / n).exists())
+name = st.text_input("run name", placeholder=auto, key="run-name",
+                     help=f"the run directory: {root}/NAME (empty: the name shown)") or auto
 
 if st.button("Start training", type="primary"):
     out = root / name

@@ -1,0 +1,252 @@
+"""The app's pages, run by Streamlit's AppTest on runs made by the CLI (see ``app_runs`` in conftest)."""
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import vaelab.app  # noqa: E402
+from vaelab.app import RUNS_ENV, jobs  # noqa: E402
+from vaelab.app.upload import image_tensor  # noqa: E402
+from vaelab.data import DataError  # noqa: E402
+
+VIEWS = vaelab.app.__file__.replace("__init__.py", "views/")
+
+
+def open_page(name: str, **query) -> AppTest:
+    at = AppTest.from_file(VIEWS + f"{name}.py", default_timeout=180)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def widget(widgets, label: str):
+    return next(w for w in widgets if w.label.startswith(label))
+
+
+def image_urls(at: AppTest) -> list[str]:
+    return [url for image in at.image for url in image.value]
+
+
+@pytest.fixture
+def runs(app_runs, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(app_runs))
+    return app_runs
+
+
+def png(size: tuple[int, int], mode: str = "L") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size[1], size[0]) + ((3,) if mode == "RGB" else ()), 200, np.uint8), mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, tmp_path, monkeypatch):
+    (tmp_path / "vae").symlink_to(app_runs / "vae")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.yaml").write_text("version: 0\nmodel: {name: vae}\n")
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("runs")
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {"vae", "old"}
+    row = table.set_index("run").loc["vae"]
+    assert row["state"] == "trained" and row["epochs"] == 3
+    assert row["nelbo"] == pytest.approx(json.loads((app_runs / "vae" / "eval.json").read_text())["nelbo"])
+    assert table.set_index("run").loc["old", "state"] == "unreadable"
+    assert any("old" in e.value and "incompatible vaelab" in e.value for e in at.error)
+
+
+def test_runs_page_without_a_runs_directory_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path / "nowhere"))
+    at = open_page("runs")
+    assert "does not exist yet" in at.warning[0].value
+
+
+# ----------------------------------------------------------------------------------------------- train
+def test_train_page_trains_in_the_background_and_the_run_lands_in_the_runs_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("train")
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.number_input, "epochs").set_value(2)
+    widget(at.number_input, "latent size").set_value(3)
+    widget(at.text_area, "other settings").set_value("model.hidden=[32]\ntrain.batch_size=64")
+    widget(at.text_input, "run name").set_value("first")
+    widget(at.button, "Start training").click().run()
+    assert not at.error and "started training first" in at.success[0].value
+    deadline = time.time() + 240
+    while jobs.status(tmp_path / "first", "train").running and time.time() < deadline:
+        time.sleep(0.5)
+    job = jobs.status(tmp_path / "first", "train")
+    assert job.state == "finished", job.log_tail()
+    cfg = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    assert cfg["model"]["name"] == "beta-vae" and cfg["kl"]["beta"] == 4.0 and cfg["model"]["latent_dim"] == 3
+    assert cfg["model"]["hidden"] == [32] and (tmp_path / "first" / "checkpoints" / "best.safetensors").exists()
+    assert len((tmp_path / "first" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    again = open_page("train")  # a reload: the page reads the job's state from the run directory
+    assert any("finished: step" in p.proto.text for p in again.get("progress"))
+    widget(again.text_input, "run name").set_value("first")
+    widget(again.button, "Start training").click().run()
+    assert "already holds a run" in again.error[0].value
+
+
+def test_train_page_reports_a_bad_setting_before_starting_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("train")
+    widget(at.text_area, "other settings").set_value("model.no_such_key=3")
+    widget(at.text_input, "run name").set_value("bad")
+    widget(at.button, "Start training").click().run()
+    assert "unknown config key" in at.error[0].value
+    assert not (tmp_path / "bad").exists()
+
+
+def test_jobs_record_failure_and_stop(tmp_path):
+    failed = jobs.start(tmp_path / "f", "train", ["train", "--dataset", "no-such-data", "--out", str(tmp_path / "f")])
+    while jobs.status(tmp_path / "f", "train").running:
+        time.sleep(0.2)
+    job = jobs.status(tmp_path / "f", "train")
+    assert failed.running and job.state == "failed" and job.info["returncode"] == 2
+    assert "unknown dataset 'no-such-data'" in job.log_tail()
+
+    jobs.start(tmp_path / "s", "train", ["train", "--dataset", "digits", "--epochs", "500", "--set",
+                                         "model.hidden=[16]", "--out", str(tmp_path / "s")])
+    deadline = time.time() + 120
+    while not (tmp_path / "s" / "progress.json").exists() and time.time() < deadline:  # training has begun
+        time.sleep(0.2)
+    jobs.stop(tmp_path / "s", "train")
+    while jobs.status(tmp_path / "s", "train").running:
+        time.sleep(0.2)
+    job = jobs.status(tmp_path / "s", "train")
+    assert job.state == "stopped" and job.info["returncode"] == 130  # saved a checkpoint, then stopped
+    assert (tmp_path / "s" / "checkpoints" / "last.safetensors").exists()
+
+
+# --------------------------------------------------------------------------------------------- explore
+def test_explore_traversal_slider_changes_only_the_decoded_image(runs):
+    at = open_page("explore", run="vae", view="traversal")
+    sliders = [s for s in at.slider if s.label.startswith("z")]
+    assert len(sliders) == 4 and all("KL" in s.label for s in sliders)
+    before = image_urls(at)
+    sliders[0].set_value(2.5).run()
+    after = image_urls(at)
+    assert after[0] == before[0] and after[1] != before[1]  # the image stays; the decoded one changes
+
+
+@pytest.mark.parametrize("view", ["samples", "reconstructions", "interpolation", "latent space"])
+def test_explore_views_draw(runs, view):
+    at = open_page("explore", run="vae", view=view)
+    if view == "latent space":
+        assert at.get("vega_lite_chart")
+    else:
+        assert len(image_urls(at)) == 1
+
+
+def test_explore_samples_follow_the_temperature(runs):
+    at = open_page("explore", run="vae", view="samples")
+    before = image_urls(at)
+    widget(at.slider, "temperature").set_value(0.0).run()
+    assert image_urls(at) != before
+
+
+def test_explore_cvae_generates_by_class(runs):
+    at = open_page("explore", run="cvae", view="by class")
+    first = image_urls(at)
+    widget(at.selectbox, "class").set_value(7).run()
+    assert image_urls(at) != first and "class 7" in at.image[0].captions[0]
+
+
+def test_explore_upload_errors_are_clear(runs):
+    at = open_page("explore", run="vae", view="traversal")
+    widget(at.radio, "start from").set_value("uploaded image").run()
+    at.file_uploader[0].upload("big.png", png((64, 48)), "image/png").run()
+    assert "big.png is 64x48 pixels; this model takes 8x8" in at.error[0].value
+    at = open_page("explore", run="vae", view="traversal")
+    widget(at.radio, "start from").set_value("uploaded image").run()
+    at.file_uploader[0].upload("notes.png", b"not an image at all", "image/png").run()
+    assert "notes.png is not an image file" in at.error[0].value
+    at = open_page("explore", run="vae", view="traversal")
+    widget(at.radio, "start from").set_value("uploaded image").run()
+    at.file_uploader[0].upload("digit.png", png((8, 8), "RGB"), "image/png").run()
+    assert not at.error and at.image[0].captions == ["the image"]
+
+
+def test_upload_converts_colour_to_the_models_channels():
+    x = image_tensor(png((8, 8), "RGB"), "c.png", (1, 8, 8))
+    assert x.shape == (1, 1, 8, 8) and x.max().item() == pytest.approx(200 / 255)
+    with pytest.raises(DataError, match="takes 8x8"):
+        image_tensor(png((8, 9)), "tall.png", (1, 8, 8))
+
+
+def test_explore_names_a_missing_run_directory(runs, tmp_path):
+    at = AppTest.from_file(VIEWS + "explore.py", default_timeout=120)
+    at.run()
+    at.sidebar.text_input[0].set_value(str(tmp_path / "gone")).run()
+    assert f"{tmp_path / 'gone'} does not exist" in at.error[0].value
+
+
+# --------------------------------------------------------------------------------------------- compare
+def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
+    at = open_page("compare")
+    widget(at.multiselect, "runs").set_value(["vae", "beta4"]).run()
+    assert not at.exception
+    rows = {row[""]: row for row in at.table[0].value.to_dict("records")}
+    assert rows["beta"]["beta4"] == "4 (constant)" and rows["beta"]["vae"] == "1 (constant)"
+    kl = json.loads((runs / "beta4" / "eval.json").read_text())["kl"]
+    assert rows["KL (nats)"]["beta4"] == f"{kl:.4g}"
+    captions = [c for image in at.image for c in image.captions]
+    assert len(captions) == 3 and captions[1].startswith("vae: dims") and captions[2].startswith("beta4: dims")
+
+
+def test_compare_evaluates_runs_that_have_no_eval_json(runs):
+    at = open_page("compare")
+    widget(at.multiselect, "runs").set_value(["vae", "cvae"]).run()
+    assert "Not evaluated yet: cvae" in at.warning[0].value
+    widget(at.button, "Evaluate them").click().run()
+    try:
+        assert json.loads((runs / "cvae" / "eval.json").read_text())["model"] == "cvae"
+        assert not at.warning
+    finally:
+        (runs / "cvae" / "eval.json").unlink()
+
+
+# -------------------------------------------------------------------------------------------------- vq
+def test_vq_page_shows_codebook_use_and_offers_a_prior(runs):
+    from vaelab.api import load_run
+    from vaelab.eval import evaluate
+    from vaelab.train import load_run_data
+
+    at = open_page("vq")
+    cfg, model = load_run(runs / "vq")
+    test = load_run_data(cfg).test
+    expected = evaluate(model, test.take(torch.arange(min(1000, len(test)))))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["perplexity"] == f"{expected['perplexity']:.1f}"
+    assert metrics["codes used"] == f"{expected['codes_used']:.0%}"
+    assert len(image_urls(at)) == 3  # usage histogram, code maps, reconstructions
+    assert "no code prior yet" in at.info[0].value and widget(at.button, "Train a code prior")
+
+
+# ------------------------------------------------------------------------------------------ disentangle
+def test_disentanglement_page_tables_the_metrics(runs):
+    at = open_page("disentangle", run="sprites")
+    table = at.dataframe[0].value
+    result = json.loads((runs / "sprites" / "disentanglement.json").read_text())
+    scores = {(m, k): v for m, k, v in zip(table["metric"], table["score"], table["value"])}
+    assert set(scores) == {("mig", "mig"), ("sap", "sap")}
+    assert scores["mig", "mig"] == pytest.approx(result["mig"]["mig"], abs=1e-4)
+    assert len(image_urls(at)) == 2  # mutual information, KL per dimension
+
+
+def test_disentanglement_page_without_results_says_how_to_get_them(runs):
+    at = open_page("disentangle", run="vae")
+    assert "has no disentanglement.json yet" in at.info[0].value
+    assert not [b for b in at.button if b.label.startswith("Compute")]  # digits has no ground-truth factors

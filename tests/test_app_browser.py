@@ -1,0 +1,138 @@
+"""End to end: `vaelab app` serves the runs of ``app_runs`` and headless Chromium (Debian's, driven by Playwright)
+opens every page, moves a traversal slider, and trains a run from the Train page.
+
+Screenshots go to the test's folder (and to $VAELAB_SCREENSHOTS when set). Without Chromium the test is skipped,
+except under CI (CI=true), where .ci/run installs it and its absence is a failure."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM and os.environ.get("CI") != "true":
+    pytest.skip("no chromium here (apt-get install chromium); CI installs it", allow_module_level=True)
+pytest.importorskip("streamlit")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# As root in a container, with this machine's closed network: no sandbox, no background connections.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+PAGES = {"runs": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
+         "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app(app_runs, tmp_path):
+    """`vaelab app` on a free port, over a copy of the app runs (the Train page adds one); yields its URL."""
+    runs = tmp_path / "runs"
+    shutil.copytree(app_runs, runs, symlinks=True)
+    port = free_port()
+    log = open(tmp_path / "app.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "vaelab.cli", "app", "--runs", str(runs), "--port", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the app did not start: {(tmp_path / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url, runs
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def shoot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "screenshots" / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("VAELAB_SCREENSHOTS"):
+        Path(os.environ["VAELAB_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(os.environ["VAELAB_SCREENSHOTS"]) / path.name)
+
+
+def settle(page) -> None:
+    """Wait until the page's script has finished running (Streamlit shows a stop control while it runs)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget] button')", timeout=120_000)
+    page.wait_for_timeout(500)
+
+
+def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser, tmp_path):
+    url, _ = app
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    for path, title in PAGES.items():
+        page.goto(f"{url}/{path}")
+        page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+        settle(page)
+        assert page.locator("[data-testid=stException]").count() == 0, path
+        shoot(page, tmp_path, path.split("?")[0])
+
+    page.goto(f"{url}/explore?run=vae&view=traversal")
+    decoded = page.locator("[data-testid=stImage]").filter(has_text="decoded from the sliders").locator("img")
+    decoded.wait_for(timeout=120_000)
+    settle(page)
+    before = decoded.get_attribute("src")
+    slider = page.get_by_role("slider").nth(1)  # the first latent dimension (0 is "dimensions")
+    value = float(slider.get_attribute("aria-valuetext"))
+    slider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    deadline = time.time() + 60
+    while decoded.get_attribute("src") == before and time.time() < deadline:
+        page.wait_for_timeout(250)
+    settle(page)
+    assert float(slider.get_attribute("aria-valuetext")) == pytest.approx(value + 0.5)
+    assert decoded.get_attribute("src") != before
+    shoot(page, tmp_path, "explore-moved")
+
+
+def test_train_page_trains_a_run_that_survives_a_reload(app, browser, tmp_path):
+    url, runs = app
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{url}/train")
+    page.get_by_role("heading", name="Train").first.wait_for(timeout=120_000)
+    settle(page)
+    page.locator("[data-testid=stSelectbox]").filter(has_text="dataset").click()
+    page.get_by_role("option", name="digits", exact=True).click()
+    settle(page)
+    epochs = page.get_by_role("spinbutton", name="epochs")
+    epochs.fill("2")
+    epochs.press("Enter")
+    name = page.get_by_role("textbox", name="run name")
+    name.fill("from-the-browser")
+    name.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("started training from-the-browser").wait_for(timeout=60_000)
+    page.get_by_text("finished: step").wait_for(timeout=240_000)
+    shoot(page, tmp_path, "train-finished")
+
+    page.reload()  # the job's state lives in the run directory, not in the page
+    page.get_by_text("finished: step").wait_for(timeout=120_000)
+    assert (runs / "from-the-browser" / "checkpoints" / "best.safetensors").exists()
+    assert (runs / "from-the-browser" / "jobs" / "train.json").exists()
