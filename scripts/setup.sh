@@ -4,14 +4,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    if { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1; then
-        echo "installed Debian's dataset-fashion-mnist"
+# apt_install PACKAGE PATH WHY: install a Debian package when PATH is missing and apt is there.
+apt_install() {
+    [ -e "$2" ] && return 0
+    command -v apt-get >/dev/null || { echo "note: no apt-get for $1; $3"; return 0; }
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    if { [ -n "${APT_UPDATED:-}" ] || $sudo apt-get update -qq; } >/dev/null 2>&1 &&
+       $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1; then
+        APT_UPDATED=1; echo "installed Debian's $1"
     else
-        echo "note: could not apt-get install dataset-fashion-mnist; vaelab will download Fashion-MNIST when online"
+        echo "note: could not apt-get install $1; $3"
     fi
-fi
+}
+apt_install dataset-fashion-mnist /usr/share/datasets/fashion-mnist "vaelab will download Fashion-MNIST when online"
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -73,9 +73,9 @@ def test_dip_lambda_d_defaults_by_variant():
     assert dip_lambda_d("dip-ii", 10.0, 3.0) == 3.0
     with pytest.raises(ConfigError, match="unknown DIP-VAE variant 'dip-iii'"):
         dip_lambda_d("dip-iii", 10.0)
-    cfg = RunConfig().set(["objective.name=dip-ii", "objective.lambda_od=2"])
-    cfg.objective.lambda_d = None
+    cfg = RunConfig().set(["objective.name=dip-ii", "objective.lambda_od=2"])  # lambda_d: the default, None
     assert DIPObjective(cfg, 10).lambda_d == 2.0
+    assert DIPObjective(cfg.set(["objective.name=dip-i"]), 10).lambda_d == 20.0
 
 
 @pytest.mark.parametrize("objective", ["beta-tc", "factor", "dip-i", "dip-ii"])

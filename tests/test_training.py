@@ -222,7 +222,9 @@ def test_cli_errors_are_clear(tmp_path, capsys):
                           (["--set", "data.binarize=foo"], "data.binarize must be one of none, static, dynamic"),
                           (["--set", "model.activation=foo"], "model.activation must be one of relu"),
                           (["--set", "train.batch_size=0"], "train.batch_size must be >= 1"),
-                          (["--set", "kl.schedule=cyclical", "--set", "kl.ratio=0"], "kl.ratio must be in (0, 1]")):
+                          (["--set", "kl.schedule=cyclical", "--set", "kl.ratio=0"], "kl.ratio must be in (0, 1]"),
+                          (["--model", "vqvae", "--dataset", "digits", "--objective", "iwae"],
+                           "objective 'iwae' trains vae models; 'vqvae' is a vq model")):
         assert main(["train", *args, "--steps", "1", "--out", str(tmp_path / "y")]) == 2
         assert message in capsys.readouterr().err
     assert main(["eval", str(tmp_path)]) == 2

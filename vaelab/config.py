@@ -131,7 +131,7 @@ class ObjectiveConfig:
     disc_hidden: int = 1000
     # DIP-VAE (Kumar et al. 2018): off-diagonal and diagonal covariance penalties
     lambda_od: float = 10.0
-    lambda_d: float = 100.0
+    lambda_d: float | None = None  # None: the variant's default, 10 * lambda_od (DIP-I) or lambda_od (DIP-II)
 
 
 @dataclass

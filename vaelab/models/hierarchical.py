@@ -112,7 +112,7 @@ class HierarchicalVAE(nn.Module):
         lead = zs[0].shape[:-1]  # [k, B] or [B]: the top layer's q has no sample dimension
         cat = lambda ts: torch.cat([t.expand(*lead, t.shape[-1]) for t in ts], -1)  # noqa: E731
         q = DiagonalGaussian(cat([b.mu for b in bases]), cat([b.logvar for b in bases]))
-        return ELBOTerms(log_px_z, sum(kls), per_dim, log_p, log_q, q, torch.cat(zs, -1), kls)
+        return ELBOTerms(log_px_z, sum(kls), per_dim, log_p, log_q, q, torch.cat(zs, -1), kls, self.dims)
 
     def _top(self, q, k):
         z, log_q = q.rsample_and_log_prob(k)

@@ -28,6 +28,7 @@ class ELBOTerms:
     q: DiagonalGaussian  # or a FlowGaussian
     z: torch.Tensor  # [B, D] (or [k, B, D])
     kl_layers: list[torch.Tensor] | None = None  # the KL of each stochastic layer, bottom first
+    layer_dims: list[int] | None = None  # the latent size of each layer (free bits are lambda per dimension)
 
     @property
     def log_w(self) -> torch.Tensor:
@@ -82,7 +83,7 @@ class VAE(nn.Module):
         log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
         log_pz = self.prior.log_prob(z)
         kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
-        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl])
+        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl], [self.latent_dim])
 
     # Tensor-in, tensor-out use -------------------------------------------------------------
     @torch.no_grad()

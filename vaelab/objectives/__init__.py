@@ -1,5 +1,6 @@
 """Training objectives by name (``objective.name``); each is built from the run config and total steps
-and maps (model, x, y, step) to (loss, logs)."""
+and maps (model, x, y, step) to (loss, logs). An objective's ``family`` (default ``vae``) is the model family it
+trains."""
 from ..registry import Registry
 from .disentangle import BetaTCObjective, DIPObjective, FactorObjective, tc_decomposition
 from .elbo import ELBOObjective

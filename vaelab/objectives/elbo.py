@@ -24,8 +24,7 @@ class ELBOObjective:
         terms = model(x, y, None if self.k == 1 else self.k)
         recon = -terms.log_px_z.mean()
         kl = terms.kl.mean()
-        penalty, schedule = kl_penalty(self.kl_cfg, terms.kl, terms.kl_per_dim, step, self.total_steps,
-                                       terms.kl_layers)
+        penalty, schedule = kl_penalty(self.kl_cfg, terms, step, self.total_steps)
         loss = recon + penalty
         logs = {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach()}
         return loss, {**logs, **layer_logs(terms), **schedule}

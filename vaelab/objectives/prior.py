@@ -13,6 +13,8 @@ from ..models.pixelcnn import code_nll
 class PriorObjective:
     """loss = -log p(codes) per grid (nats); ``bits_per_code`` = loss / (H W ln 2)."""
 
+    family = "prior"
+
     def __init__(self, cfg: RunConfig, total_steps: int):
         pass
 

@@ -42,27 +42,23 @@ def capacity_at(cfg: KLConfig, step: int) -> float:
     return cfg.capacity * min(1.0, step / max(1, cfg.capacity_steps))
 
 
-def kl_penalty(cfg: KLConfig, kl: torch.Tensor, kl_per_dim: torch.Tensor | None, step: int, total_steps: int,
-               kl_layers: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The KL part of the loss for a batch (``kl`` [B], ``kl_per_dim`` [B, D]), and the schedule values used.
+def kl_penalty(cfg: KLConfig, terms, step: int, total_steps: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """The KL part of the loss for a batch of :class:`~vaelab.models.ELBOTerms`, and the schedule values used.
 
     - capacity set: gamma * |E[KL] - C(step)| (Burgess et al. 2018, eq. 8);
-    - else beta(step) * KL, where with free bits lambda each dimension's batch-mean KL counts
-      as max(lambda, KL_j) (Kingma et al. 2016, eq. 15) -- or, when only per-layer KLs are known
-      (hierarchical models with Monte Carlo KL), each layer's.
+    - else beta(step) * KL, where with free bits lambda each group of latents j counts its batch-mean KL as
+      max(lambda * size_j, KL_j) (Kingma et al. 2016, eq. 15): the groups are the latent dimensions when the KL
+      splits over them in closed form (``kl_per_dim``), else the stochastic layers (``kl_layers``, e.g. a Monte
+      Carlo KL against a VampPrior), each allowed lambda nats per dimension it has.
     """
     if cfg.capacity is not None:
         c = capacity_at(cfg, step)
-        return cfg.gamma * (kl.mean() - c).abs(), {"capacity": c}
+        return cfg.gamma * (terms.kl.mean() - c).abs(), {"capacity": c}
     beta = beta_at(cfg, step, total_steps)
-    if cfg.free_bits > 0:
-        if kl_per_dim is not None:
-            kl_term = kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
-        elif kl_layers is not None:
-            kl_term = sum(k.mean().clamp(min=cfg.free_bits) for k in kl_layers)
-        else:
-            raise ValueError("free bits need a per-dimension or per-layer KL; this model's KL is one Monte Carlo "
-                             "estimate")
+    if cfg.free_bits > 0 and terms.kl_per_dim is not None:
+        kl_term = terms.kl_per_dim.mean(0).clamp(min=cfg.free_bits).sum()
+    elif cfg.free_bits > 0:
+        kl_term = sum(k.mean().clamp(min=cfg.free_bits * d) for k, d in zip(terms.kl_layers, terms.layer_dims))
     else:
-        kl_term = kl.mean()
+        kl_term = terms.kl.mean()
     return beta * kl_term, {"beta": beta}

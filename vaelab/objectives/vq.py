@@ -14,6 +14,8 @@ class VQObjective:
     each example's latent grid like the reconstruction is over its pixels. With an EMA codebook the
     middle term is zero: the codes move by moving averages instead."""
 
+    family = "vq"  # the model family it trains (vaelab.models.ModelSpec.family)
+
     def __init__(self, cfg: RunConfig, total_steps: int):
         self.beta = cfg.vq.beta
 

@@ -30,17 +30,6 @@ class Dist:
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t
 
-    def all_true(self, flag: bool, device) -> bool:
-        if not self.enabled:
-            return flag
-        t = torch.tensor([float(flag)], device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-        return bool(t.item())
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
 
 def setup(device: str) -> tuple[Dist, torch.device]:
     """Join the process group when launched by torchrun; return this rank's view and device."""

@@ -22,7 +22,7 @@ from .. import noise
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, load_dataset
 from ..eval import evaluate
-from ..models import build_model
+from ..models import MODELS, build_model
 from ..objectives import OBJECTIVES
 from ..rundir import RunDir
 from . import checkpoint, distributed
@@ -101,7 +101,12 @@ class Trainer:
         self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
         cfg.objective.dataset_size = n
-        self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.total_steps)
+        objective = OBJECTIVES.get(cfg.objective.name)
+        family, trains = MODELS.get(cfg.model.name).family, getattr(objective, "family", "vae")
+        if family != trains:
+            raise ConfigError(f"objective {cfg.objective.name!r} trains {trains} models; {cfg.model.name!r} is a "
+                              f"{family} model")
+        self.objective = objective(cfg, self.total_steps)
         if hasattr(self.objective, "to"):  # an objective with networks of its own (FactorVAE's discriminator)
             self.objective.to(self.device)
         self.train_x = self.data.train.x.to(self.device)

@@ -53,19 +53,30 @@ def interpolation(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, steps: i
 def traversal(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, dims: list[int] | None = None,
               steps: int = 9, span: float = 3.0) -> tuple[torch.Tensor, int]:
     """From the posterior mean of one image x [1, C, H, W], vary each latent in ``dims`` over
-    [-span, span] (prior standard deviations) with the others fixed: one row per dimension. In a hierarchical
-    model the layers below an edited one follow it down the generative path (``model.top_down``)."""
+    [-span, span] (prior standard deviations) with the others fixed: one row per dimension."""
     y = y if model.conditional else None
-    z = model.encode(x, y)[0]  # [D]
-    dims = list(range(z.numel())) if dims is None else dims
-    values = torch.linspace(-span, span, steps, device=z.device)
-    zs = z.repeat(len(dims), steps, 1)  # [len(dims), steps, D]
+    return code_traversal(model, model.encode(x, y)[0], y, dims, steps, span)
+
+
+@torch.no_grad()
+def code_traversal(model: nn.Module, z0: torch.Tensor, y: torch.Tensor | None = None, dims: list[int] | None = None,
+                   steps: int = 9, span: float = 3.0) -> tuple[torch.Tensor, int]:
+    """:func:`traversal` around a code z0 [D] (an encoded image's, or any point of the latent space)."""
+    dims = list(range(z0.numel())) if dims is None else dims
+    values = torch.linspace(-span, span, steps, device=z0.device)
+    zs = z0.repeat(len(dims), steps, 1)  # [len(dims), steps, D]
     zs[torch.arange(len(dims)), :, dims] = values
-    zs = zs.flatten(0, 1)
-    if hasattr(model, "top_down"):
-        zs = model.top_down(z, zs)
     ys = None if y is None else y.expand(len(dims) * steps)
-    return model.decode(zs, ys), steps
+    return decode_edited(model, z0, zs.flatten(0, 1), ys), steps
+
+
+@torch.no_grad()
+def decode_edited(model: nn.Module, z0: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode codes z [N, D] that edit one code z0 [D]. In a hierarchical model the layers below an edited one
+    follow it down the generative path (``model.top_down``), so every dimension can change the image."""
+    if hasattr(model, "top_down"):
+        z = model.top_down(z0, z)
+    return model.decode(z, y)
 
 
 def dims_by_kl(evaluation: dict, top: int | None = None) -> list[int]:

@@ -5,7 +5,7 @@ import torch
 
 from vaelab.app import ui
 from vaelab.app.upload import image_tensor
-from vaelab.viz import dims_by_kl, interpolation, latent_map, reconstructions, samples, traversal
+from vaelab.viz import code_traversal, decode_edited, dims_by_kl, interpolation, latent_map, reconstructions, samples
 
 st.title("Explore")
 info = ui.pick_run(want=lambda r: r.family == "vae")
@@ -96,15 +96,9 @@ elif view == "traversal":
     with picture:
         if x is not None:
             ui.show_images(x, 1, caption="the image")
-        ui.show_images(model.decode(z[None], y), 1, caption="decoded from the sliders")
+        ui.show_images(decode_edited(model, z0, z[None], y), 1, caption="decoded from the sliders")
     with st.expander("traversal grid: each row sweeps one dimension from -3 to 3, the others at the image's code"):
-        if x is not None:
-            grid, nrow = traversal(model, x, y, order[:shown], 9, 3.0)
-        else:  # around z = 0: the same sweep, decoded directly
-            zs = torch.zeros(shown, 9, model.latent_dim)
-            zs[torch.arange(shown), :, order[:shown]] = torch.linspace(-3, 3, 9)
-            grid, nrow = model.decode(zs.flatten(0, 1), None if y is None else y.expand(shown * 9)), 9
-        ui.show_images(grid, nrow)
+        ui.show_images(*code_traversal(model, z0, y, order[:shown], 9, 3.0))
 
 elif view == "interpolation" and test is not None:
     a, b, steps = st.columns(3)
