@@ -222,8 +222,9 @@ def test_all_metrics_rejects_unknown_sizes_and_metrics():
         all_metrics(Toy(), identity, 0, {"num_trian": 10})
     with pytest.raises(ValueError, match="unknown metric"):
         all_metrics(Toy(), identity, 0, metrics=["irs"])
-    with pytest.raises(ValueError, match="num_eval"):  # mig takes no num_eval
-        all_metrics(Toy(), identity, 0, {"num_eval": 10}, metrics=["mig"])
+    # a size only a left-out metric takes is unused: one sizes dict serves any subset of the suite
+    result = all_metrics(Toy(), identity, 0, {"num_eval": 10, "num_train": 300}, metrics=["mig"])
+    assert list(result) == ["mig"] and result["mig"]["protocol"]["num_train"] == 300
     with pytest.raises(ValueError, match="seed"):
         mig(Toy(), identity, -1)
 

@@ -217,7 +217,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     r = cli("train", "--model", "nope", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
     for args, message in ((["--dataset", "nope"], "unknown dataset 'nope'"),
-                          (["--model", "cvae", "--dataset", "binarized-mnist"], "no labels"),
+                          (["--model", "cvae", "--dataset", "dsprites-procedural"], "has no labels"),
                           (["--set", "train.lr=fast"], "train.lr must be float"),
                           (["--set", "data.binarize=foo"], "data.binarize must be one of none, static, dynamic"),
                           (["--set", "model.activation=foo"], "model.activation must be one of relu"),
