@@ -25,6 +25,21 @@ def test_psnr_and_ssim_on_known_cases():
     assert (ssim(x, noisy) < 0.9).all() and (ssim(x, noisy) > ssim(x, torch.rand_like(x))).all()
 
 
+def test_ssim_equals_the_2d_gaussian_window_on_colour_rectangles():
+    """Wang et al.'s SSIM with the 11x11 window as one 2-D depthwise convolution, the definition written out."""
+    x = torch.rand(4, 3, 20, 27)
+    y = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    t = torch.arange(11.0) - 5
+    g = torch.exp(-(t**2) / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11)
+    f = lambda a: torch.nn.functional.conv2d(a, window, groups=3)  # noqa: E731
+    mx, my = f(x), f(y)
+    vx, vy, cov = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    expected = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    torch.testing.assert_close(ssim(x, y), expected.flatten(1).mean(1), rtol=1e-4, atol=1e-5)
+
+
 def vq_run(dataset: str, extra: list[str]) -> RunConfig:
     cfg = RunConfig().override(MODELS.get("vqvae").presets)
     return cfg.set(["model.name=vqvae", f"data.name={dataset}", *SMALL, *extra])

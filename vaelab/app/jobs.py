@@ -91,9 +91,11 @@ def _read(path: Path) -> dict:
 def stop(directory: str | Path, kind: str) -> None:
     """Ask a running job to stop: SIGTERM, on which training saves a checkpoint at the next step and exits."""
     job = status(directory, kind)
-    if job.running and job.info.get("pid"):
+    child = _children.get(job.path)
+    pid = job.info.get("pid") or (child.pid if child is not None else None)  # a job just started has no pid yet
+    if job.running and pid:
         try:
-            os.kill(job.info["pid"], signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
 
