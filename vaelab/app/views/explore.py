@@ -55,7 +55,7 @@ if view == "samples":
         ui.show_images(*samples(model, n, temperature))
 
 elif view == "reconstructions" and test is not None:
-    start = st.number_input("first test image", 0, len(test) - 8, 0)
+    start = st.number_input("first test image", 0, max(0, len(test) - 8), 0)
     n = st.select_slider("images", [8, 16, 32, 64], 32)
     part = test.take(torch.arange(start, min(start + n, len(test))))
     ui.show_images(*reconstructions(model, part.x, part.y), caption="rows of originals, each above its "
@@ -86,7 +86,8 @@ elif view == "traversal":
     z0 = model.encode(x, y)[0] if x is not None else torch.zeros(model.latent_dim)
     ev = ui.evaluation(info) if test is not None else None
     order = dims_by_kl(ev) if ev else list(range(model.latent_dim))
-    shown = st.slider("dimensions (most KL first)", 1, model.latent_dim, min(model.latent_dim, 8))
+    shown = st.slider("dimensions (most KL first)", 1, model.latent_dim, min(model.latent_dim, 8)) \
+        if model.latent_dim > 1 else 1
     sliders, picture = st.columns([3, 2])
     z = z0.clone()
     for d in order[:shown]:

@@ -25,7 +25,7 @@ d.metric("PSNR", f"{ev['psnr']:.2f} dB")
 e.metric("SSIM", f"{ev['ssim']:.3f}")
 st.pyplot(code_usage_figure(ev["code_counts"]))
 
-start = st.number_input("first test image", 0, len(test) - 8, 0)
+start = st.number_input("first test image", 0, max(0, len(test) - 8), 0)
 x = test.x[start:start + 8]
 left, right = st.columns(2)
 with left:
