@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set up, train the default VAE on Fashion-MNIST, evaluate it, draw its pictures.
-#   bash scripts/main.sh                 # runs/fashion-vae, 20 epochs (about 3 minutes on 2 cores)
+#   bash scripts/main.sh                 # runs/fashion-vae, 20 epochs (about a minute of training on 2 cores)
 #   EPOCHS=50 OUT=runs/long bash scripts/main.sh
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
