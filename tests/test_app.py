@@ -186,11 +186,15 @@ def test_upload_converts_colour_to_the_models_channels():
         image_tensor(png((8, 9)), "tall.png", (1, 8, 8))
 
 
-def test_explore_names_a_missing_run_directory(runs, tmp_path):
+def test_explore_names_a_missing_run_directory_and_a_run_of_another_kind(runs, tmp_path):
     at = AppTest.from_file(VIEWS + "explore.py", default_timeout=120)
     at.run()
     at.sidebar.text_input[0].set_value(str(tmp_path / "gone")).run()
     assert f"{tmp_path / 'gone'} does not exist" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(runs / "vq")).run()
+    assert "this page shows a VAE (continuous latents)" in at.error[0].value and "'vqvae' model" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(runs / "vae")).run()
+    assert not at.error and at.image
 
 
 # --------------------------------------------------------------------------------------------- compare

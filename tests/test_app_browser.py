@@ -23,7 +23,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 # As root in a container, with this machine's closed network: no sandbox, no background connections.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
-PAGES = {"runs": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
+PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
          "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement"}
 
 
@@ -90,7 +90,8 @@ def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser,
         page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
         settle(page)
         assert page.locator("[data-testid=stException]").count() == 0, path
-        shoot(page, tmp_path, path.split("?")[0])
+        assert page.get_by_text("Page not found").count() == 0, path
+        shoot(page, tmp_path, path.split("?")[0] or "runs")
 
     page.goto(f"{url}/explore?run=vae&view=traversal")
     decoded = page.locator("[data-testid=stImage]").filter(has_text="decoded from the sliders").locator("img")

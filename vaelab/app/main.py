@@ -7,7 +7,7 @@ VIEWS = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="vaelab", layout="wide")
 st.navigation([
-    st.Page(VIEWS / "runs.py", title="Runs", url_path="runs", default=True),
+    st.Page(VIEWS / "runs.py", title="Runs", default=True),  # at /
     st.Page(VIEWS / "train.py", title="Train", url_path="train"),
     st.Page(VIEWS / "explore.py", title="Explore", url_path="explore"),
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),

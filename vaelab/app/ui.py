@@ -9,7 +9,6 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 import torch
@@ -45,19 +44,24 @@ def errors_shown(stop: bool = True):
             st.stop()
 
 
-def pick_run(label: str = "run", want: Callable[[RunInfo], bool] = lambda r: True, key: str = "run"
-             ) -> RunInfo | None:
-    """A trained run chosen in a select box (remembered in the address as ``?run=NAME``), or a run directory
-    typed by path; None, with a message, when there is none to choose."""
+FAMILIES = {"vae": "a VAE (continuous latents)", "vq": "a VQ-VAE"}
+
+
+def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo | None:
+    """A trained run of model ``family`` chosen in a select box (remembered in the address as ``?run=NAME``), or
+    a run directory typed by path; None, with a message, when there is none to choose."""
     root = runs_root()
-    runs = [r for r in find_runs(root) if r.trained and want(r)]
+    runs = [r for r in find_runs(root) if r.trained and r.family == family]
     names = [r.name for r in runs]
     typed = st.sidebar.text_input("or open a run directory", key=f"{key}-path",
                                   help="any run directory, also outside the runs folder")
     if typed:
         info = run_info(root, Path(typed).expanduser())
-        if info.error or not info.trained:
-            st.error(info.error or f"{typed} has no checkpoint yet")
+        problem = info.error or (None if info.trained else f"{typed} has no checkpoint yet")
+        if not problem and info.family != family:
+            problem = f"this page shows {FAMILIES[family]}; {typed} holds a {info.model!r} model"
+        if problem:
+            st.error(problem)
             st.stop()
         return info
     if not runs:

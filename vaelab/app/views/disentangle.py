@@ -7,7 +7,7 @@ from vaelab.data.factors import FACTOR_DATASETS
 from vaelab.viz import kl_per_dim_figure, mi_matrix_figure
 
 st.title("Disentanglement")
-info = ui.pick_run(want=lambda r: r.family == "vae")
+info = ui.pick_run("vae")
 if info is None:
     st.stop()
 result = info.disentanglement()

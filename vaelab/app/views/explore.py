@@ -8,7 +8,7 @@ from vaelab.app.upload import image_tensor
 from vaelab.viz import code_traversal, decode_edited, dims_by_kl, interpolation, latent_map, reconstructions, samples
 
 st.title("Explore")
-info = ui.pick_run(want=lambda r: r.family == "vae")
+info = ui.pick_run("vae")
 if info is None:
     st.stop()
 with ui.errors_shown():

@@ -45,7 +45,7 @@ else:
 epochs = left.number_input("epochs", 1, 10000, 5)
 with st.expander("more settings"):
     sets["train.batch_size"] = st.number_input("batch size", 1, 65536, 128)
-    sets["train.lr"] = st.number_input("learning rate", 0.0, 1.0, 1e-3, format="%.5f")
+    sets["train.lr"] = st.number_input("learning rate", 0.0, 1.0, 1e-3, step=1e-4, format="%.5f")
     extra = st.text_area("other settings, one `section.key=value` a line", placeholder="model.hidden=[256, 256]")
 auto = next(n for n in (f"{model}-{dataset}-{i}" for i in range(1, 10**6)) if not (root / n).exists())
 name = st.text_input("run name", placeholder=auto, key="run-name",

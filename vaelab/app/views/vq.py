@@ -8,7 +8,7 @@ from vaelab.app.runs import run_info
 from vaelab.viz import code_maps_figure, code_usage_figure, reconstructions, vq_samples
 
 st.title("VQ-VAE")
-info = ui.pick_run(want=lambda r: r.family == "vq")
+info = ui.pick_run("vq")
 if info is None:
     st.stop()
 with ui.errors_shown():
