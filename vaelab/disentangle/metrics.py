@@ -511,7 +511,8 @@ def all_metrics(dataset: FactorDataset, represent: Represent, seed: int = 0, siz
     ``sizes`` overrides protocol constants. A key naming a metric maps to that metric's keyword arguments
     (``{"dci": {"num_train": 2000}}``); any other key applies to every metric that takes it
     (``{"num_train": 1000, "num_test": 500}``), a per-metric value winning; a key that no metric of the suite
-    takes is an error (a typo), one that only metrics left out take is unused. ``metrics`` picks a subset of :data:`METRICS` (default: all, in that order).
+    takes is an error (a typo), one that only metrics left out take is unused. ``metrics`` picks a subset of
+    :data:`METRICS` (default: all, in that order).
     """
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [n for n in names if n not in METRICS]
