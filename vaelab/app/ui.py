@@ -47,9 +47,9 @@ def errors_shown(stop: bool = True):
 FAMILIES = {"vae": "a VAE (continuous latents)", "vq": "a VQ-VAE"}
 
 
-def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo | None:
+def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo:
     """A trained run of model ``family`` chosen in a select box (remembered in the address as ``?run=NAME``), or
-    a run directory typed by path; None, with a message, when there is none to choose."""
+    a run directory typed by path; when there is none to show, a message and the page stops."""
     root = runs_root()
     runs = [r for r in find_runs(root) if r.trained and r.family == family]
     names = [r.name for r in runs]
@@ -66,11 +66,18 @@ def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo | Non
         return info
     if not runs:
         st.info(f"No suitable run in {root} yet: train one on the Train page or with `vaelab train`.")
-        return None
+        st.stop()
     wanted = st.query_params.get("run")
     name = st.selectbox(label, names, index=names.index(wanted) if wanted in names else 0, key=key)
     st.query_params["run"] = name
     return runs[names.index(name)]
+
+
+def open_run(family: str) -> tuple[RunInfo, RunConfig, torch.nn.Module]:
+    """:func:`pick_run`, then its config and model (:func:`load`), a loading error shown in the page."""
+    info = pick_run(family)
+    with errors_shown():
+        return (info, *load(info))
 
 
 @st.cache_resource(max_entries=16, show_spinner="loading the model")

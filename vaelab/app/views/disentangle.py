@@ -8,8 +8,6 @@ from vaelab.viz import kl_per_dim_figure, mi_matrix_figure
 
 st.title("Disentanglement")
 info = ui.pick_run("vae")
-if info is None:
-    st.stop()
 result = info.disentanglement()
 if result is None:
     st.info(f"{info.name} has no disentanglement.json yet: `vaelab disentangle {info.path}` computes it on a "

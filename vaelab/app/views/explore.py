@@ -8,11 +8,7 @@ from vaelab.app.upload import image_tensor
 from vaelab.viz import code_traversal, decode_edited, dims_by_kl, interpolation, latent_map, reconstructions, samples
 
 st.title("Explore")
-info = ui.pick_run("vae")
-if info is None:
-    st.stop()
-with ui.errors_shown():
-    cfg, model = ui.load(info)
+info, cfg, model = ui.open_run("vae")
 st.caption(f"**{cfg.model.name}** on **{cfg.data.name}**: {model.latent_dim} latent dimensions, "
            f"{cfg.model.arch} networks, {cfg.model.prior} prior, {cfg.model.posterior} posterior"
            + (", a PixelCNN decoder: images are drawn pixel by pixel, give it a moment" if cfg.model.decoder ==

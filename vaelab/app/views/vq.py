@@ -8,11 +8,8 @@ from vaelab.app.runs import run_info
 from vaelab.viz import code_maps_figure, code_usage_figure, reconstructions, vq_samples
 
 st.title("VQ-VAE")
-info = ui.pick_run("vq")
-if info is None:
-    st.stop()
+info, cfg, model = ui.open_run("vq")
 with ui.errors_shown():
-    cfg, model = ui.load(info)
     test = ui.split(cfg)
 K = model.quantizer.num_codes
 n_eval = st.sidebar.select_slider("test images for the codebook statistics", [500, 1000, 2000, 5000], 1000)
