@@ -56,3 +56,24 @@ def test_none_and_already_binary_data_are_unchanged(grey):
 def test_unknown_mode_is_a_config_error(grey):
     with pytest.raises(ConfigError, match="unknown binarization 'foo'; choose one of none, static, dynamic"):
         binarize.prepare(grey, "foo", 3)
+
+
+def test_dynamic_pixels_are_one_with_probability_their_grey_level():
+    p = torch.linspace(0, 1, 65)  # includes exactly 0 and 1
+    with noise.batch_noise(7):
+        x = binarize.dynamic(p.expand(20000, 65))
+    assert is_binary(x) and (x[:, 0] == 0).all() and (x[:, -1] == 1).all()
+    torch.testing.assert_close(x.mean(0), p, atol=0.02, rtol=0)  # standard error <= 0.0036
+    # four uniforms are cut from each 64-bit word: each of the four positions is unbiased
+    with noise.batch_noise(8):
+        half = binarize.dynamic(torch.full((400000,), 0.5))
+    torch.testing.assert_close(half.view(-1, 4).mean(0), torch.full((4,), 0.5), atol=0.01, rtol=0)  # se 0.0016
+
+
+def test_dynamic_draws_of_a_ranks_slice_are_that_slice_of_the_global_batch():
+    x = torch.rand(12, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    with noise.batch_noise(5):
+        whole = binarize.dynamic(x)
+    with noise.batch_noise(5, start=4, total=12):
+        part = binarize.dynamic(x[4:8])
+    assert torch.equal(part, whole[4:8])

@@ -39,6 +39,20 @@ def test_log_densities_match_torch_distributions():
     torch.testing.assert_close(q.log_prob(z), ref_q, rtol=1e-4, atol=1e-4)
     ref_p = td.Normal(0.0, 1.0).log_prob(z).sum(-1)
     torch.testing.assert_close(StandardNormal(3).log_prob(z), ref_p, rtol=1e-4, atol=1e-4)
+    z, log_qz = q.rsample_and_log_prob(k=5)  # log q from the draw's noise
+    torch.testing.assert_close(log_qz, td.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1), rtol=1e-4,
+                               atol=1e-4)
+    mu.requires_grad_(), logvar.requires_grad_()  # and the same gradients as log_prob at z (pathwise: 0 for mu)
+    q = DiagonalGaussian(mu, logvar)
+    with batch_noise(3):
+        z, log_qz = q.rsample_and_log_prob(k=5)
+    with batch_noise(3):
+        z2 = q.rsample(k=5)
+    assert torch.equal(z, z2)
+    grads = [torch.autograd.grad(lq.sum(), (mu, logvar), allow_unused=True) for lq in (log_qz, q.log_prob(z2))]
+    for a, b, like in zip(*grads, (mu, logvar)):
+        zero = torch.zeros_like(like)
+        torch.testing.assert_close(zero if a is None else a, zero if b is None else b, rtol=1e-4, atol=1e-4)
 
 
 def test_reparameterized_samples_have_the_posterior_moments():

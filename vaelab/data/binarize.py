@@ -32,7 +32,7 @@ def fixed(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 def dynamic(x: torch.Tensor) -> torch.Tensor:
     """A fresh draw, from the step's noise (see :mod:`vaelab.noise`)."""
-    return (noise.rand(x.shape, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+    return noise.bernoulli(x)
 
 
 def prepare(data: Dataset, mode: str, seed: int) -> Dataset:

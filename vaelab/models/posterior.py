@@ -25,16 +25,20 @@ class DiagonalGaussian:
     def std(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)
 
-    def rsample(self, k: int | None = None) -> torch.Tensor:
-        """z = mu + sigma * eps: [B, D], or [k, B, D] for k samples per example."""
+    def _eps(self, k: int | None) -> torch.Tensor:
+        """Standard normal noise: [B, D], or [k, B, D] for k samples per example."""
         shape = self.mu.shape if k is None else (k, *self.mu.shape)
         batch_dim = len(shape) - 2  # the examples' dimension, before the latent one
-        eps = noise.randn(shape, batch_dim=batch_dim, device=self.mu.device, dtype=self.mu.dtype)
-        return self.mu + self.std * eps
+        return noise.randn(shape, batch_dim=batch_dim, device=self.mu.device, dtype=self.mu.dtype)
+
+    def rsample(self, k: int | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: [B, D], or [k, B, D] for k samples per example."""
+        return self.mu + self.std * self._eps(k)
 
     def rsample_and_log_prob(self, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.rsample(k)
-        return z, self.log_prob(z)
+        """z as :meth:`rsample`, and log q(z|x) from its noise: (z - mu)^2 / sigma^2 = eps^2."""
+        eps = self._eps(k)
+        return self.mu + self.std * eps, -0.5 * (LOG_2PI + self.logvar + eps**2).sum(-1)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x) summed over latent dimensions: [..., B]."""
