@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.distributions as td
 
-from vaelab.config import ConfigError, ModelConfig
+from vaelab.config import ConfigError, ModelConfig, RunConfig
 from vaelab.eval import ais_log_likelihood, log_likelihood
 from vaelab.eval.likelihood import pass_sizes
 from vaelab.models import build_model
@@ -131,3 +131,17 @@ def test_elbo_objective_averages_over_k_samples(tiny_cfg):
         many = torch.stack([obj50(trainer.model, x, None, 0)[0] for _ in range(10)])
     assert abs(many.mean() - single.mean()) < 3 * single.std() / math.sqrt(50) + 0.5  # same expectation
     assert many.std() < single.std() / 3  # about sqrt(50) times less noise
+
+
+def test_models_with_wide_activations_evaluate_in_smaller_passes():
+    from vaelab.eval import eval_batch_size
+    from vaelab.models import MODELS
+
+    def model(name, *sets):
+        cfg = RunConfig().override(MODELS.get(name).presets).set([f"model.name={name}", "model.input_shape=[1,28,28]",
+                                                                  *sets])
+        return build_model(cfg)
+
+    assert eval_batch_size(model("vae")) == 1000 and eval_batch_size(model("hvae")) == 1000
+    assert eval_batch_size(model("vqvae")) == 50
+    assert eval_batch_size(model("pixel-vae")) == eval_batch_size(model("pixel-vae", "model.prior=vampprior")) == 25

@@ -30,7 +30,7 @@ def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> nn.
 
 
 def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best", device: str = "cpu", *,
-                 batch_size: int = 1000, seed: int = 0, nll_samples: int = 0, ais_steps: int = 0,
+                 batch_size: int | None = None, seed: int = 0, nll_samples: int = 0, ais_steps: int = 0,
                  ais_chains: int = 16, progress: bool = False) -> dict:
     """Evaluate run ``path`` on a split of its dataset, write ``path/eval.json`` and return it (``vaelab eval``).
 

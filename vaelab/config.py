@@ -146,7 +146,7 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (and one at every epoch end)
     seed: int = 0
     device: str = "cpu"
-    eval_batch_size: int = 1000
+    eval_batch_size: int | None = None  # examples per validation pass; None: the model's (vaelab.eval.eval_batch_size)
     progress: bool = True
 
 

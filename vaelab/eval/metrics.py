@@ -43,12 +43,27 @@ def decoder_mean(model: nn.Module, x: torch.Tensor, z: torch.Tensor, y: torch.Te
     return model.likelihood.mean(out) if forced is None else forced(x, out)
 
 
-def evaluate(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0, reduce: Reduce = None) -> dict:
-    """The evaluation of ``model``'s family on ``split`` (see the module docstring)."""
+DEFAULT_EVAL_BATCH = 1000
+
+
+def eval_batch_size(model: nn.Module) -> int:
+    """Examples per evaluation pass for ``model``: the smallest ``eval_batch_size`` that any of its modules
+    declares, else 1000. Modules with wide activations at every pixel declare fewer (a VQ-VAE 50, a PixelCNN
+    decoder 25): at 1000 examples a pass, their [1000, C, H, W] activations made MNIST evaluation 2.3-2.7x slower
+    on 2 cores, while MLP and small conv VAEs are fastest at 500-1000."""
+    sizes = [m.eval_batch_size for m in model.modules() if hasattr(m, "eval_batch_size")]
+    return min(sizes, default=DEFAULT_EVAL_BATCH)
+
+
+def evaluate(model: nn.Module, split: Split, *, batch_size: int | None = None, seed: int = 0,
+             reduce: Reduce = None) -> dict:
+    """The evaluation of ``model``'s family on ``split`` (see the module docstring), ``batch_size`` examples a
+    pass (default :func:`eval_batch_size`)."""
     from .vq import evaluate_prior, evaluate_vq
 
     evaluators = {"vae": evaluate_elbo, "vq": evaluate_vq, "prior": evaluate_prior}
-    return evaluators[model.family](model, split, batch_size=batch_size, seed=seed, reduce=reduce)
+    return evaluators[model.family](model, split, batch_size=batch_size or eval_batch_size(model), seed=seed,
+                                    reduce=reduce)
 
 
 @torch.no_grad()
