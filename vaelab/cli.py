@@ -307,7 +307,8 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
-    e.add_argument("--batch-size", type=int, help="examples per pass (default: the model's, 1000 or 100)")
+    e.add_argument("--batch-size", type=int, help="examples per pass (default: the model's; 1000, fewer for "
+                   "VQ-VAEs and PixelCNN decoders)")
     e.add_argument("--nll-samples", type=int, default=0, help="importance samples per example for the NLL (e.g. 5000)")
     e.add_argument("--ais-steps", type=int, default=0, help="also estimate the NLL by AIS with this many steps")
     e.add_argument("--ais-chains", type=int, default=16)

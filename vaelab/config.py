@@ -181,6 +181,7 @@ class RunConfig:
                  ("train.steps", t.steps is None or t.steps >= 1, ">= 1 (or null)"),
                  ("train.epochs", t.steps is not None or (t.epochs or 0) >= 1, ">= 1 when train.steps is null"),
                  ("train.checkpoint_every", t.checkpoint_every >= 1, ">= 1"),
+                 ("train.eval_batch_size", t.eval_batch_size is None or t.eval_batch_size >= 1, ">= 1 (or null)"),
                  ("kl.ratio", 0 < kl.ratio <= 1, "in (0, 1]"),
                  ("kl.cycles", kl.cycles >= 1, ">= 1"),
                  ("kl.warmup_steps", kl.warmup_steps >= 0, ">= 0"),
