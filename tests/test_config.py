@@ -21,7 +21,7 @@ def test_bad_keys_and_types_are_named():
 @pytest.mark.parametrize("assignments, message", [
     (["train.batch_size=0"], "train.batch_size must be >= 1; got 0"),
     (["train.steps=0"], "train.steps must be >= 1"),
-    (["train.eval_batch_size=0"], "train.eval_batch_size must be >= 1 (or null); got 0"),
+    (["train.eval_batch_size=0"], "train.eval_batch_size must be >= 1"),
     (["train.epochs=0"], "train.epochs must be >= 1 when train.steps is null"),
     (["train.epochs=null"], "train.epochs must be >= 1 when train.steps is null; got None"),
     (["train.checkpoint_every=0"], "train.checkpoint_every must be >= 1"),
