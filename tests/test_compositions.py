@@ -8,7 +8,7 @@ from torch.autograd.functional import jacobian
 
 from vaelab.cli import main
 from vaelab.config import RunConfig
-from vaelab.data import Split
+from vaelab.data import DataFacts, Split
 from vaelab.eval import evaluate
 from vaelab.models import build_model
 from vaelab.models.flows import MADE, IAFPosterior, planar, planar_constrained_u
@@ -18,6 +18,7 @@ from vaelab.noise import batch_noise
 from vaelab.train import Trainer
 from vaelab.viz import dims_by_kl, traversal
 
+DIGITS = DataFacts((1, 8, 8), 10)  # what a model for the 8x8 digits is built for
 PIXELCNN = ["model.decoder=pixelcnn", "model.pixelcnn_layers=2", "model.pixelcnn_dim=8", "kl.free_bits=0.25"]
 
 
@@ -131,9 +132,9 @@ def test_hierarchical_kl_terms_sum_to_the_total(inference):
     from vaelab.config import RunConfig
     from vaelab.models import build_model
 
-    cfg = RunConfig().set(["model.input_shape=[1,8,8]", "model.hidden=[32]", "model.layers=[6,4,2]",
+    cfg = RunConfig().set(["model.hidden=[32]", "model.layers=[6,4,2]",
                            f"model.inference={inference}"])
-    m = build_model(cfg)
+    m = build_model(cfg, DIGITS)
     x = torch.rand(5, 1, 8, 8).round()
     with batch_noise(0):
         t = m(x, k=3)
@@ -151,10 +152,10 @@ def test_one_layer_hierarchical_vae_is_the_plain_vae():
     from vaelab.config import RunConfig
     from vaelab.models import build_model
 
-    base = ["model.input_shape=[1,8,8]", "model.hidden=[32]", "model.latent_dim=5"]
-    vae = build_model(RunConfig().set(base))
+    base = ["model.hidden=[32]", "model.latent_dim=5"]
+    vae = build_model(RunConfig().set(base), DIGITS)
     for inference in ("ladder", "bottom-up"):
-        hvae = build_model(RunConfig().set([*base, "model.layers=[5]", f"model.inference={inference}"]))
+        hvae = build_model(RunConfig().set([*base, "model.layers=[5]", f"model.inference={inference}"]), DIGITS)
         sd = {k.replace("q.head", "top_q.head"): v for k, v in vae.state_dict().items()}
         hvae.load_state_dict(sd)
         x = torch.rand(6, 1, 8, 8).round()
@@ -236,8 +237,8 @@ def test_mixture_log_density_matches_torch_distributions():
 
 
 def hierarchical(layers: str, inference: str):
-    return build_model(RunConfig().set(["model.input_shape=[1,8,8]", "model.hidden=[32]", f"model.layers={layers}",
-                                        f"model.inference={inference}"]))
+    return build_model(RunConfig().set(["model.hidden=[32]", f"model.layers={layers}",
+                                        f"model.inference={inference}"]), DIGITS)
 
 
 @pytest.mark.parametrize("inference", ["ladder", "bottom-up"])
@@ -272,12 +273,12 @@ def test_traversal_of_an_upper_layer_changes_the_image(inference):
 
 def test_evaluation_marks_a_monte_carlo_kl_and_dims_fall_back_to_activity():
     torch.manual_seed(7)
-    base = ["model.input_shape=[1,8,8]", "model.hidden=[32]", "model.latent_dim=3"]
+    base = ["model.hidden=[32]", "model.latent_dim=3"]
     split = Split(torch.rand(40, 1, 8, 8).round(), None)
-    closed = evaluate(build_model(RunConfig().set(base)), split)
+    closed = evaluate(build_model(RunConfig().set(base), DIGITS), split)
     assert closed["kl_estimate"] == "closed-form" and len(closed["kl_per_dim"]) == 3
     for sets in (["model.prior=mog"], ["model.posterior=planar"]):
-        mc = evaluate(build_model(RunConfig().set([*base, *sets])), split)
+        mc = evaluate(build_model(RunConfig().set([*base, *sets]), DIGITS), split)
         assert mc["kl_estimate"] == "monte-carlo" and mc["kl_per_dim"] is None and len(mc["var_mu"]) == 3
     assert dims_by_kl({"kl_per_dim": [0.1, 2.0, 0.5], "var_mu": [3.0, 1.0, 2.0]}) == [1, 2, 0]
     assert dims_by_kl({"kl_per_dim": None, "var_mu": [3.0, 1.0, 2.0]}, top=2) == [0, 2]
@@ -287,8 +288,8 @@ def test_evaluation_marks_a_monte_carlo_kl_and_dims_fall_back_to_activity():
 
 def test_pixelcnn_image_metrics_take_one_teacher_forced_pass():
     torch.manual_seed(8)
-    m = build_model(RunConfig().set(["model.input_shape=[1,8,8]", "model.hidden=[32]", "model.latent_dim=3",
-                                     "model.decoder=pixelcnn", "model.pixelcnn_layers=2", "model.pixelcnn_dim=8"]))
+    m = build_model(RunConfig().set(["model.hidden=[32]", "model.latent_dim=3",
+                                     "model.decoder=pixelcnn", "model.pixelcnn_layers=2", "model.pixelcnn_dim=8"]), DIGITS)
     m.likelihood.net.sample = lambda *_, **__: pytest.fail("the evaluation drew images pixel by pixel")
     x, z = torch.rand(5, 1, 8, 8).round(), torch.randn(5, 3)
     p = m.likelihood.teacher_forced_mean(x, z)  # p(x_i = 1 | x_<i, z): its Bernoulli log-likelihood is log p(x|z)

@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from vaelab.train import checkpoint
+from vaelab import checkpoint
 
 ARGS = ["train", "--dataset", "digits", "--steps", "30", "--set", "model.hidden=[64]", "--set", "model.latent_dim=4",
         "--set", "train.batch_size=64", "--set", "train.progress=false", "--set", "data.binarize=dynamic"]

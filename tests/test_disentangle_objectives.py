@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from vaelab.config import ConfigError, RunConfig
+from vaelab.data import DataFacts
 from vaelab.models.posterior import DiagonalGaussian
 from vaelab.models.prior import StandardNormal
 from vaelab.noise import batch_noise
-from vaelab.objectives.disentangle import (DIPObjective, dip_lambda_d, dip_penalty, log_importance_weights,
+from vaelab.objectives import OBJECTIVES
+from vaelab.objectives.disentangle import (dip_lambda_d, dip_penalty, log_importance_weights,
                                            permute_dims, tc_decomposition)
 from vaelab.train import Trainer
 
@@ -73,21 +75,24 @@ def test_dip_lambda_d_defaults_by_variant():
     assert dip_lambda_d("dip-ii", 10.0, 3.0) == 3.0
     with pytest.raises(ConfigError, match="unknown DIP-VAE variant 'dip-iii'"):
         dip_lambda_d("dip-iii", 10.0)
-    cfg = RunConfig().set(["objective.name=dip-ii", "objective.lambda_od=2"])  # lambda_d: the default, None
-    assert DIPObjective(cfg, 10).lambda_d == 2.0
-    assert DIPObjective(cfg.set(["objective.name=dip-i"]), 10).lambda_d == 20.0
+    cfg = RunConfig().set(["objective.name=dip-ii", "objective.dip.lambda_od=2"])  # lambda_d: the default, None
+    facts = DataFacts((1, 8, 8))
+    assert OBJECTIVES.get("dip-ii")(cfg, facts, 10).lambda_d == 2.0
+    cfg = cfg.set(["objective.name=dip-i", "objective.dip.lambda_od=2"])
+    assert OBJECTIVES.get("dip-i")(cfg, facts, 10).lambda_d == 20.0
 
 
 @pytest.mark.parametrize("objective", ["beta-tc", "factor", "dip-i", "dip-ii"])
 def test_each_disentangling_objective_trains(tiny_cfg, objective):
-    cfg = tiny_cfg.set([f"objective.name={objective}", "objective.disc_hidden=32", "train.epochs=3"])
+    small = ["objective.factor.disc_hidden=32"] if objective == "factor" else []
+    cfg = tiny_cfg.set([f"objective.name={objective}", *small, "train.epochs=3"])
     trainer = Trainer(cfg)
     record = trainer.fit()
     assert math.isfinite(record["train/loss"]) and record["val/nelbo"] < 45
 
 
 def test_factorvae_discriminator_is_saved_and_resumed(tiny_cfg, tmp_path):
-    cfg = tiny_cfg.set(["objective.name=factor", "objective.disc_hidden=16", "train.steps=30",
+    cfg = tiny_cfg.set(["objective.name=factor", "objective.factor.disc_hidden=16", "train.steps=30",
                         "train.checkpoint_every=10"])
     ref = Trainer(cfg, tmp_path / "ref")
     ref.fit()

@@ -6,6 +6,7 @@ import torch
 import torch.distributions as td
 
 from vaelab.config import ConfigError, ModelConfig, RunConfig
+from vaelab.data import DataFacts
 from vaelab.eval import ais_log_likelihood, log_likelihood
 from vaelab.eval.likelihood import pass_sizes
 from vaelab.models import build_model
@@ -20,7 +21,7 @@ def linear_gaussian_vae(perturb: bool):
     """p(z) = N(0, I), p(x|z) = N(Wz + b, s^2 I) with orthogonal columns in W, so the true posterior is a
     diagonal Gaussian, which the encoder is set to (or set near, with ``perturb``). log p(x) is exact:
     x ~ N(b, W W^T + s^2 I)."""
-    m = build_model(ModelConfig(input_shape=[1, 2, 2], hidden=[], latent_dim=2, likelihood="gaussian", sigma=SIGMA))
+    m = build_model(ModelConfig(hidden=[], latent_dim=2, likelihood="gaussian", sigma=SIGMA), DataFacts((1, 2, 2)))
     W = torch.tensor([[1.2, 0.0], [0.0, 0.7], [0.0, 0.0], [0.0, 0.0]])
     b = torch.tensor([0.3, -0.2, 0.1, 0.4])
     cov_post = torch.linalg.inv(torch.eye(2) + W.T @ W / SIGMA**2)  # diagonal
@@ -124,7 +125,7 @@ def test_elbo_objective_averages_over_k_samples(tiny_cfg):
 
     trainer = Trainer(tiny_cfg.set(["objective.k=50"]))
     x = trainer.data.train.x[:32]
-    obj1 = ELBOObjective(tiny_cfg, 10)
+    obj1 = ELBOObjective(tiny_cfg, trainer.facts, 10)
     obj50 = trainer.objective
     with torch.no_grad():
         single = torch.stack([obj1(trainer.model, x, None, 0)[0] for _ in range(50)])
@@ -138,9 +139,8 @@ def test_models_with_wide_activations_evaluate_in_smaller_passes():
     from vaelab.models import MODELS
 
     def model(name, *sets):
-        cfg = RunConfig().override(MODELS.get(name).presets).set([f"model.name={name}", "model.input_shape=[1,28,28]",
-                                                                  *sets])
-        return build_model(cfg)
+        cfg = RunConfig().override(MODELS.get(name).presets).set([f"model.name={name}", *sets])
+        return build_model(cfg, DataFacts((1, 28, 28)))
 
     assert eval_batch_size(model("vae")) == 1000 and eval_batch_size(model("hvae")) == 1000
     assert eval_batch_size(model("vqvae")) == 50

@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from vaelab.config import ConfigError, ModelConfig, RunConfig
+from vaelab.data import DataFacts
 from vaelab.models import MODELS, build_model
 
 
-def model(shape, **kw):
-    return build_model(ModelConfig(input_shape=list(shape), hidden=[32], latent_dim=3, **kw))
+def model(shape, num_classes=0, **kw):
+    return build_model(ModelConfig(hidden=[32], latent_dim=3, **kw), DataFacts(shape, num_classes))
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])

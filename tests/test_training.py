@@ -17,7 +17,7 @@ from vaelab.cli import main, parser, train_config
 from vaelab.eval import evaluate
 from vaelab.rundir import RunDir
 from vaelab.train import NonFiniteLoss, Trainer
-from vaelab.train import checkpoint
+from vaelab import checkpoint
 
 
 def weights(path):
@@ -56,7 +56,7 @@ def test_run_directory_and_load_round_trip(tiny_cfg, tmp_path):
     torch.testing.assert_close(model.encode(x), trainer.model.encode(x), rtol=0, atol=0)
     torch.testing.assert_close(model.reconstruct(x), trainer.model.reconstruct(x), rtol=0, atol=0)
     cfg, _ = load_run(run)
-    assert cfg.model.input_shape == [1, 8, 8] and cfg == trainer.cfg
+    assert cfg == trainer.cfg and RunDir(run).facts() == {"shape": [1, 8, 8], "num_classes": 10, "train_size": 1300}
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cfg, tmp_path):

@@ -6,7 +6,7 @@ import torch
 
 from vaelab.cli import main
 from vaelab.config import RunConfig
-from vaelab.data import DataError, load_dataset
+from vaelab.data import DataError, DataFacts, load_dataset
 from vaelab.eval import psnr, ssim
 from vaelab.models import MODELS
 from vaelab.train import Trainer
@@ -102,8 +102,8 @@ def test_vq_architectures_shapes(arch, shape, grid):
     from vaelab.models import build_model
 
     cfg = RunConfig().override(MODELS.get("vqvae").presets).set(
-        ["model.name=vqvae", f"model.arch={arch}", f"model.input_shape={list(shape)}", *SMALL])
-    model = build_model(cfg)
+        ["model.name=vqvae", f"model.arch={arch}", *SMALL])
+    model = build_model(cfg, DataFacts(shape))
     x = torch.rand(2, *shape)
     assert model.encode(x).shape == (2, *grid)
     assert model(x).out.shape == (2, *shape) and model.reconstruct(x).shape == (2, *shape)

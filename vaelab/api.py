@@ -4,29 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from .config import ConfigError, RunConfig
 from .eval import ais_log_likelihood, evaluate, log_likelihood
-from .models import build_model
+from .models import load, load_run
 from .rundir import RunDir, write_atomic
-from .train.checkpoint import load_weights
+from .train import load_run_data
+from .train.prior import encode_codes, prior_dir
 
-
-def load_run(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> tuple[RunConfig, nn.Module]:
-    """The run's config and its model in eval mode, weights from the ``best`` (else ``last``) or ``last`` checkpoint."""
-    run = RunDir(path)
-    cfg = run.load_config()
-    model = build_model(cfg)
-    weights, _ = load_weights(run.checkpoint(checkpoint))
-    model.load_state_dict(weights)
-    return cfg, model.to(torch.device(device)).eval()
-
-
-def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> nn.Module:
-    """The trained model of run directory ``path``: ``model.encode``, ``decode``, ``sample``, ``reconstruct``."""
-    return load_run(path, checkpoint, device)[1]
+__all__ = ["load", "load_run", "evaluate_run"]
 
 
 def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best", device: str = "cpu", *,
@@ -36,17 +20,13 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
 
     Every model: its family's metrics (:func:`vaelab.eval.evaluate`); a VQ-VAE with a code prior: the prior's bits
     per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling / AIS, and the gap."""
-    from .train import load_run_data
-    from .train.prior import encode_codes, prior_dir
-
     cfg, model = load_run(path, checkpoint, device)
-    if (nll_samples or ais_steps) and model.family != "vae":
-        raise ConfigError(f"likelihood estimates need a continuous latent space (a VAE); {path} holds a "
-                          f"{model.family} model")
+    if nll_samples or ais_steps:
+        model.family.require("likelihood", "an NLL estimate (--nll-samples, --ais-steps)")
     data = load_run_data(cfg).split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
-    if model.family == "vq" and (prior_dir(path) / "config.yaml").exists():
+    if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
     if nll_samples:

@@ -11,16 +11,17 @@ import numpy as np
 import torch
 
 from .api import evaluate_run, load_run
+from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split
 from .eval import evaluate
 from .models import MODELS
+from .objectives import OBJECTIVES
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
 from .train import NonFiniteLoss, Trainer, load_run_data
-from .train.checkpoint import CheckpointError
 from .train.distributed import teardown
-from .train.prior import prior_dir, prior_trainer
+from .train.prior import code_grid, prior_dir, prior_trainer
 from .viz import (code_maps_figure, code_usage_figure, dims_by_kl, interpolation, kl_per_dim_figure,
                   mi_matrix_figure, reconstructions, samples, save_figure, save_grid, traversal, vq_samples)
 
@@ -29,7 +30,10 @@ from .viz import (code_maps_figure, code_usage_figure, dims_by_kl, interpolation
 def cmd_list(args) -> None:
     print("models:")
     for name in MODELS:
-        print(f"  {name:<12} {MODELS.get(name).about}")
+        print(f"  {name:<14} {MODELS.get(name).about}")
+    print("objectives (--objective), by the model family they train:")
+    for name in OBJECTIVES:
+        print(f"  {name:<14} {OBJECTIVES.get(name).family.about}: {OBJECTIVES.get(name).__doc__.strip().splitlines()[0]}")
     print("datasets:")
     for name in DATASETS:
         print(f"  {name:<16} {DATASETS.get(name).__doc__.strip().splitlines()[0]}")
@@ -147,11 +151,12 @@ def _prior(run: str, device: str):
 
 def cmd_sample(args) -> None:
     _, model = load_run(args.run, args.checkpoint, args.device)
+    model.family.require("samples", "`vaelab sample`")
     torch.manual_seed(args.seed)
-    if model.family == "vq":
-        prior_cfg, prior = _prior(args.run, args.device)
+    if model.family.can("code-prior"):  # samples come from the prior over its codes
+        _, prior = _prior(args.run, args.device)
         g = torch.Generator(device=args.device).manual_seed(args.seed)
-        images, nrow = vq_samples(model, prior, tuple(prior_cfg.model.input_shape), args.n, args.temperature, g)
+        images, nrow = vq_samples(model, prior, code_grid(args.run), args.n, args.temperature, g)
     else:
         images, nrow = samples(model, args.n, args.temperature)
     print(f"wrote {save_grid(images, _out(args, 'samples.png'), nrow)}")
@@ -170,7 +175,7 @@ def cmd_train_prior(args) -> None:
 
 def cmd_codes(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
-    _require(model, "vq", "codes")
+    model.family.require("codes", "`vaelab codes`")
     split = _split(cfg, args.split)
     usage = evaluate(model, split)["code_counts"]
     out = Path(args.output) if args.output else Path(args.run)
@@ -191,7 +196,7 @@ def cmd_disentangle(args) -> None:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
 
     cfg, model = load_run(args.run, args.checkpoint, args.device)
-    _require(model, "vae", "disentangle")
+    model.family.require("disentangle", "`vaelab disentangle`")
     name = args.dataset or cfg.data.name
     factors = load_factor_dataset(name, args.data_dir or (None if args.dataset else cfg.data.data_dir))
     device = torch.device(args.device)
@@ -224,14 +229,9 @@ def cmd_disentangle(args) -> None:
     print(f"wrote {out / 'disentanglement.json'}, {', '.join(pictures + ['traversal_by_kl.png'])}")
 
 
-def _require(model, family: str, command: str) -> None:
-    if model.family != family:
-        kinds = {"vae": "a continuous latent space (a VAE)", "vq": "a codebook (a VQ-VAE)"}
-        raise ConfigError(f"`vaelab {command}` needs {kinds[family]}; this run's model is a {model.family} model")
-
-
 def cmd_reconstruct(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
+    model.family.require("reconstruct", "`vaelab reconstruct`")
     split = _split(cfg, args.split)
     images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n])
     print(f"wrote {save_grid(images, _out(args, 'reconstructions.png'), nrow)}")
@@ -239,7 +239,7 @@ def cmd_reconstruct(args) -> None:
 
 def cmd_interpolate(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
-    _require(model, "vae", "interpolate")
+    model.family.require("interpolate", "`vaelab interpolate`")
     split = _split(cfg, args.split)
     g = torch.Generator().manual_seed(args.seed)
     i, j = torch.randperm(len(split), generator=g)[: 2 * args.pairs].chunk(2)
@@ -250,7 +250,7 @@ def cmd_interpolate(args) -> None:
 
 def cmd_traverse(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
-    _require(model, "vae", "traverse")
+    model.family.require("traverse", "`vaelab traverse`")
     split = _split(cfg, args.split)
     evaluation = evaluate(model, split.take(torch.arange(min(1000, len(split)))))
     dims = dims_by_kl(evaluation, args.dims)
@@ -286,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     t.add_argument("--config", help="a YAML file with sections data, model, kl, train")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
-    t.add_argument("--objective", help="elbo | iwae (default elbo)")
+    t.add_argument("--objective", help=f"{' | '.join(OBJECTIVES)} (default: the model's; `vaelab list` says which "
+                   "trains which model)")
     t.add_argument("--k", type=int, help="samples of z per example for the objective (default 1)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda (may change on --resume)")

@@ -1,32 +1,49 @@
 """Typed run configuration: defaults that work, YAML files, and ``--set key=value`` overrides.
 
-A run directory's ``config.yaml`` holds a whole :class:`RunConfig`, enough to rebuild
-the model and to resume training.
+A run directory's ``config.yaml`` holds a whole :class:`RunConfig`: what the user chose, enough (with the data
+facts the run directory records beside it) to rebuild the model and to resume training. It is input only: nothing
+writes facts found at run time back into it.
+
+Components own their options. A section with option groups (``objective``) holds, besides its own fields, the
+group of the component it names (``objective.btc.*`` for ``objective.name=beta-tc``), which that component
+registers with :func:`register_options`. Choices that a registry knows (``kl.schedule``, ``model.likelihood``, ...)
+are checked against that registry by its kind (``field(metadata=choices("KL schedule"))``). So this module imports
+no component, and every component may import it.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-CONFIG_VERSION = 1
+from .registry import Registry
+
+CONFIG_VERSION = 2  # version 1 (vaelab 0.1.0) is read through migrate_v1
+BINARIZE_MODES = ("none", "static", "dynamic")
 
 
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema."""
 
 
+def choices(kind: str, *also: str) -> dict:
+    """Field metadata: the value must be a name of the registry of ``kind`` (or one of ``also``)."""
+    return {"registry": kind, "also": also}
+
+
 @dataclass
 class DataConfig:
-    name: str = "fashion-mnist"
+    name: str = field(default="fashion-mnist", metadata=choices("dataset"))
     data_dir: str | None = None
-    binarize: str = "dynamic"  # none | dynamic (resampled every step, Burda et al. 2016) | static (fixed, seeded)
+    binarize: str = field(default="dynamic", metadata={"choices": BINARIZE_MODES})  # none | dynamic (resampled
+    # every step, Burda et al. 2016) | static (fixed, seeded)
     val_size: int | None = None  # carved from train when the dataset has no validation split (None: its default)
     seed: int = 0  # validation split and static binarization
     image_size: int | None = None  # image-folder / celeba: side of the square images (their default: 64)
@@ -38,27 +55,25 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "vae"
-    arch: str = "mlp"  # mlp | conv (VAEs); vq-conv | vq-residual (VQ-VAE)
+    name: str = field(default="vae", metadata=choices("model"))
+    arch: str = "mlp"  # mlp | conv | conv64 (VAEs); vq-conv | vq-residual (VQ-VAE)
     latent_dim: int = 32
     hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp
     channels: list[int] = field(default_factory=lambda: [8, 16, 32])  # conv (the seed notebook's)
-    activation: str = "relu"
-    likelihood: str = "bernoulli"  # bernoulli | gaussian
+    activation: str = field(default="relu", metadata=choices("activation", "gated"))
+    likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))
     sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
     conditional: bool = False  # CVAE: encoder and decoder see the class label
-    prior: str = "standard"  # standard | mog | vampprior
+    prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
-    posterior: str = "gaussian"  # gaussian | planar | iaf
+    posterior: str = field(default="gaussian", metadata=choices("posterior"))  # gaussian | planar | iaf
     flows: int = 4  # flow steps of a planar or IAF posterior
     decoder: str = "network"  # network (model.arch's decoder, then model.likelihood) | pixelcnn (PixelVAE)
     pixelcnn_layers: int = 5
     pixelcnn_dim: int = 32
     layers: list[int] = field(default_factory=list)  # hierarchical: latent sizes, bottom first (empty: one layer)
     inference: str = "ladder"  # hierarchical inference path: ladder | bottom-up
-    input_shape: list[int] | None = None  # filled from the dataset at train time
-    num_classes: int = 0  # filled from the dataset when conditional
 
 
 @dataclass
@@ -98,11 +113,11 @@ class KLConfig:
     cyclical (Fu et al. 2019: ``cycles`` ramps over the run, rising for ``ratio`` of each).
     free_bits: nats per latent dimension below which KL is not penalized (Kingma et al. 2016, eq. 15).
     capacity: if set, loss = recon + gamma * |KL - C(step)| with C rising linearly to ``capacity``
-    nats over ``capacity_steps`` (Burgess et al. 2018).
+    nats over ``capacity_steps`` (Burgess et al. 2018; ``gamma`` is their gamma, the capacity's weight).
     """
 
     beta: float = 1.0
-    schedule: str = "constant"
+    schedule: str = field(default="constant", metadata=choices("KL schedule"))
     warmup_steps: int = 10000
     cycles: int = 4
     ratio: float = 0.5
@@ -112,26 +127,50 @@ class KLConfig:
     gamma: float = 1000.0
 
 
+@dataclass(frozen=True)
+class OptionGroup:
+    """A component's own options: dataclass ``cls`` at ``<section>.<key>``, for the components named ``owners``."""
+
+    key: str
+    cls: type
+    owners: tuple[str, ...]
+
+
+_GROUPS: dict[str, dict[str, OptionGroup]] = {"objective": {}}  # section -> key -> its option group
+
+
+def register_options(section: str, key: str, cls: type, owner: str) -> None:
+    """Make dataclass ``cls`` the options at ``<section>.<key>`` of the component ``owner`` (``objective.name``)."""
+    groups = _GROUPS[section]
+    old = groups.get(key)
+    if old is not None and old.cls is not cls:
+        raise KeyError(f"{section}.{key} is already the options of {', '.join(old.owners)}")
+    groups[key] = OptionGroup(key, cls, (*(old.owners if old else ()), owner))
+
+
+def option_group(section: str, owner: str) -> OptionGroup | None:
+    """The option group of component ``owner`` in ``section``, if it has one."""
+    return next((g for g in _GROUPS[section].values() if owner in g.owners), None)
+
+
 @dataclass
 class ObjectiveConfig:
-    """What training maximizes: ``elbo`` (averaged over k samples) or ``iwae``, the k-sample
-    importance-weighted bound (Burda et al. 2016, eq. 8), which KL schedules do not shape."""
+    """What training maximizes (``name``, see ``vaelab list``); ``k`` samples of z per example for objectives that
+    draw them (``elbo``, ``iwae``). The chosen objective's own options sit in its group, ``objective.<key>.*``
+    (``objective.btc.beta`` for ``beta-tc``), held in ``options`` and read as an attribute: ``cfg.objective.btc``."""
 
-    name: str = "elbo"  # elbo | iwae | vq | prior | beta-tc | factor | dip-i | dip-ii
-    k: int = 1  # samples of z per example
-    # beta-TC-VAE (Chen et al. 2018): weights of index-code MI, total correlation, dimension-wise KL
-    alpha: float = 1.0
-    tc_beta: float = 6.0
-    gamma: float = 1.0
-    estimator: str = "mss"  # mws (minibatch-weighted) | mss (minibatch-stratified)
-    dataset_size: int = 0  # N for the estimators; filled from the training set at train time
-    # FactorVAE (Kim & Mnih 2018): TC weight and the discriminator's own optimizer
-    factor_gamma: float = 35.0
-    disc_lr: float = 1e-4
-    disc_hidden: int = 1000
-    # DIP-VAE (Kumar et al. 2018): off-diagonal and diagonal covariance penalties
-    lambda_od: float = 10.0
-    lambda_d: float | None = None  # None: the variant's default, 10 * lambda_od (DIP-I) or lambda_od (DIP-II)
+    GROUPS: ClassVar[str] = "objective"  # the option groups of this section, chosen by ``name``
+
+    name: str = field(default="elbo", metadata=choices("objective"))
+    k: int = 1
+    options: dict[str, Any] = field(default_factory=dict)  # {key: the named objective's options}, filled by _build
+
+    def __getattr__(self, key: str) -> Any:
+        options = self.__dict__.get("options", {})
+        if key in options:
+            return options[key]
+        raise AttributeError(f"objective.{key}: the options of another objective or no such key "
+                             f"(this config's objective is {self.__dict__.get('name')!r})")
 
 
 @dataclass
@@ -162,7 +201,9 @@ class RunConfig:
     version: int = CONFIG_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["objective"] |= d["objective"].pop("options")  # the option groups sit beside the section's own keys
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -170,11 +211,6 @@ class RunConfig:
 
     def check(self) -> "RunConfig":
         """Raise ConfigError for a value of the right type that training cannot use; return the config."""
-        from .data.binarize import MODES  # imported here: these modules import this one
-        from .models.likelihood import LIKELIHOODS
-        from .models.networks import ACTIVATIONS
-        from .objectives.schedules import BETA_SCHEDULES
-
         t, kl = self.train, self.kl
         value = lambda key: attrgetter(key)(self)  # noqa: E731
         rules = [("train.batch_size", t.batch_size >= 1, ">= 1"),
@@ -186,18 +222,20 @@ class RunConfig:
                  ("kl.cycles", kl.cycles >= 1, ">= 1"),
                  ("kl.warmup_steps", kl.warmup_steps >= 0, ">= 0"),
                  ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0")]
-        rules += [(key, value(key) in known, f"one of {', '.join(known)}")
-                  for key, known in (("data.binarize", MODES), ("kl.schedule", BETA_SCHEDULES.names()),
-                                     ("model.likelihood", LIKELIHOODS.names()),
-                                     ("model.activation", [*ACTIVATIONS, "gated"]))]
+        rules += [(key, value(key) in known, f"one of {', '.join(known)}") for key, known in _choice_rules(self)]
         for key, ok, need in rules:
             if not ok:
                 raise ConfigError(f"{key} must be {need}; got {value(key)!r}")
         return self
 
     def override(self, d: dict[str, Any]) -> "RunConfig":
-        """A copy with the (nested) keys of ``d`` replaced."""
-        return RunConfig.from_dict(_merge(self.to_dict(), d))
+        """A copy with the (nested) keys of ``d`` replaced. When ``d`` names another objective, the option group of
+        the old one is left behind (it is the old objective's, not the new one's)."""
+        base = self.to_dict()
+        new = (d.get("objective") or {}).get("name") if isinstance(d.get("objective"), dict) else None
+        if new is not None and new != self.objective.name:
+            base["objective"] = {k: v for k, v in base["objective"].items() if k not in _GROUPS["objective"]}
+        return RunConfig.from_dict(_merge(base, d))
 
     def set(self, assignments: list[str]) -> "RunConfig":
         """Apply ``section.key=value`` strings; values are parsed as YAML (``3e-4``, ``[256, 256]``, ``null``)."""
@@ -210,31 +248,99 @@ class RunConfig:
             *parents, leaf = key.strip().split(".")
             for p in parents:
                 node = node.setdefault(p, {})
-            node[leaf] = yaml.safe_load(value)
+                if not isinstance(node, dict):
+                    raise ConfigError(f"--set {item!r}: {p} is a value, not a section")
+            node[leaf] = _yaml_value(value, item)
         return self.override(patch)
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        Path(path).write_text(self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
         return cls.from_dict(read_patch(path))
 
 
+def _choice_rules(cfg: RunConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """(key, allowed values) for every field with choices; a registry not loaded yet is not checked."""
+    rules = []
+    for section in dataclasses.fields(cfg):
+        part = getattr(cfg, section.name)
+        if not dataclasses.is_dataclass(part):
+            continue
+        for f in dataclasses.fields(part):
+            if "choices" in f.metadata:
+                rules.append((f"{section.name}.{f.name}", f.metadata["choices"]))
+            elif "registry" in f.metadata and (reg := Registry.of_kind(f.metadata["registry"])) is not None:
+                rules.append((f"{section.name}.{f.name}", (*reg.names(), *f.metadata["also"])))
+    return rules
+
+
+def _yaml_value(text: str, item: str) -> Any:
+    """A ``--set`` value read as plain YAML: no tags (``!!python/...``), which could name Python objects."""
+    if text.lstrip().startswith("!") or " !" in text:
+        raise ConfigError(f"--set {item!r}: YAML tags are not accepted; give a plain value")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+
+
 def read_patch(path: str | Path) -> dict[str, Any]:
-    """The keys a YAML config file sets (checked against the schema), to override other values with."""
+    """The keys a YAML config file sets (checked against the schema), to override other values with. A file of
+    config version 1 is migrated (:func:`migrate_v1`); its data facts are dropped (see :func:`read_versioned`)."""
+    return read_versioned(path)[0]
+
+
+def read_versioned(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the keys the file sets, in the current version; the data facts a version-1 file held, else None)."""
     try:
         d = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"{path} must hold a mapping of sections (data, model, kl, objective, train)")
-    if d.get("version", CONFIG_VERSION) != CONFIG_VERSION:
-        raise ConfigError(f"{path} has config version {d.get('version')}; this vaelab reads {CONFIG_VERSION}")
+    facts = None
+    version = d.get("version", CONFIG_VERSION)
+    if version == 1:
+        d, facts = migrate_v1(d)
+    elif version != CONFIG_VERSION:
+        raise ConfigError(f"{path} has config version {version!r}; this vaelab reads {CONFIG_VERSION} (and 1)")
     RunConfig.from_dict(d)
-    return d
+    return d, facts
+
+
+# version 1 kept every objective's options side by side in the objective section: where each went
+V1_OBJECTIVE_KEYS = {"alpha": ("btc", "alpha"), "tc_beta": ("btc", "beta"), "gamma": ("btc", "gamma"),
+                     "estimator": ("btc", "estimator"), "factor_gamma": ("factor", "gamma"),
+                     "disc_lr": ("factor", "disc_lr"), "disc_hidden": ("factor", "disc_hidden"),
+                     "lambda_od": ("dip", "lambda_od"), "lambda_d": ("dip", "lambda_d")}
+
+
+def migrate_v1(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A version-1 config as version 2, and the data facts it held: version 1 wrote the dataset's
+    ``model.input_shape`` and ``model.num_classes`` and the training set's size (``objective.dataset_size``) into
+    the config; the objective's options move into its own group (``objective.tc_beta`` -> ``objective.btc.beta``)."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    model, objective = d.get("model", {}), d.get("objective", {})
+    shape = model.pop("input_shape", None)
+    facts = {"shape": shape, "num_classes": model.pop("num_classes", 0), "train_size": objective.pop("dataset_size", 0)}
+    group = option_group("objective", objective.get("name", "elbo"))
+    moved = {}
+    for old, (key, new) in V1_OBJECTIVE_KEYS.items():
+        if old in objective:
+            value = objective.pop(old)
+            if group is not None and key == group.key:
+                moved[new] = value
+    if moved:
+        objective[group.key] = moved
+    d["version"] = CONFIG_VERSION
+    return d, facts
 
 
 def _merge(base: dict, patch: dict) -> dict:
@@ -246,15 +352,35 @@ def _merge(base: dict, patch: dict) -> dict:
 
 def _build(cls, d: Any, where: str):
     if not isinstance(d, dict):
-        raise ConfigError(f"{where or 'config'} must be a mapping, got {d!r}")
+        raise ConfigError(f"{where.rstrip('.') or 'config'} must be a mapping, got {d!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls)} - {"options"}
+    groups = _GROUPS.get(getattr(cls, "GROUPS", ""), {})
+    d = dict(d)
+    options = _build_options(cls, d, groups, where) if groups else None
     unknown = set(d) - names
     if unknown:
         raise ConfigError(f"unknown config key(s) {', '.join(where + k for k in sorted(unknown))}; "
-                          f"known in {where or 'top level'}: {', '.join(sorted(names))}")
+                          f"known in {where.rstrip('.') or 'top level'}: {', '.join(sorted(names))}")
     kwargs = {k: _value(hints[k], v, f"{where}{k}") for k, v in d.items()}
-    return cls(**kwargs)
+    return cls(**kwargs) if options is None else cls(**kwargs, options=options)
+
+
+def _build_options(cls, d: dict, groups: dict[str, OptionGroup], where: str) -> dict[str, Any]:
+    """Take the option groups out of section ``d``: the named component's (defaults where absent), and a clear error
+    for another component's."""
+    name = d.get("name", next(f.default for f in dataclasses.fields(cls) if f.name == "name"))
+    options = {}
+    for key in [k for k in d if k in groups]:
+        group = groups[key]
+        if name not in group.owners:
+            raise ConfigError(f"{where}{key}.* are the options of {where}name {' or '.join(group.owners)}; this "
+                              f"config's {where}name is {name!r}")
+        options[key] = _build(group.cls, d.pop(key), f"{where}{key}.")
+    own = next((g for g in groups.values() if name in g.owners), None)
+    if own is not None and own.key not in options:
+        options[own.key] = own.cls()
+    return options
 
 
 def _value(tp, v, where: str):
@@ -272,9 +398,11 @@ def _value(tp, v, where: str):
         return [_value(args[0], x, where) for x in v]
     if tp is float and not isinstance(v, bool) and isinstance(v, (int, str)):
         try:
-            return float(v)  # YAML 1.1 reads 3e-4 (no dot) as a string
+            v = float(v)  # YAML 1.1 reads 3e-4 (no dot) as a string
         except ValueError:
             pass
+    if tp is float and isinstance(v, float) and math.isnan(v):
+        raise ConfigError(f"{where} must be a number, got NaN")
     if not isinstance(v, tp) or (tp is int and isinstance(v, bool)):
         raise ConfigError(f"{where} must be {tp.__name__}, got {v!r}")
     return v

@@ -15,11 +15,23 @@ class UnknownName(LookupError):
 
 
 class Registry(Generic[T]):
-    """A named table of constructors: ``@MODELS.register("vae")``, ``MODELS.get("vae")``."""
+    """A named table of constructors: ``@MODELS.register("vae")``, ``MODELS.get("vae")``. Each registry is also
+    found by its ``kind`` (:meth:`of_kind`), so a config field can name the registry its values come from without
+    importing the module that fills it."""
+
+    _by_kind: dict[str, "Registry"] = {}
 
     def __init__(self, kind: str):
+        if kind in Registry._by_kind:
+            raise KeyError(f"a registry of {kind!r} already exists")
         self.kind = kind
         self._items: dict[str, T] = {}
+        Registry._by_kind[kind] = self
+
+    @classmethod
+    def of_kind(cls, kind: str) -> "Registry | None":
+        """The registry of ``kind``, once the module that makes it has been imported."""
+        return cls._by_kind.get(kind)
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(item: T) -> T:

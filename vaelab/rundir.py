@@ -1,6 +1,7 @@
 """The run directory: everything a run writes, and how to read it back.
 
     DIR/config.yaml                  the whole RunConfig (rebuilds the model, resumes training)
+    DIR/run.json                     what the run found out: the data facts its model was built for
     DIR/metrics.jsonl                one JSON record per epoch
     DIR/curves.png                   loss, reconstruction and KL per epoch
     DIR/checkpoints/last.safetensors model + optimizer + trainer state
@@ -14,7 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from .config import ConfigError, RunConfig
+from typing import Any
+
+from .config import ConfigError, RunConfig, read_versioned
 
 
 class RunDirError(FileNotFoundError):
@@ -25,6 +28,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.config = self.path / "config.yaml"
+        self.info = self.path / "run.json"
         self.metrics = self.path / "metrics.jsonl"
         self.curves = self.path / "curves.png"
         self.eval = self.path / "eval.json"
@@ -32,14 +36,31 @@ class RunDir:
         self.last = self.path / "checkpoints" / "last.safetensors"
         self.best = self.path / "checkpoints" / "best.safetensors"
         self._tensorboard = None  # a SummaryWriter once used; False when tensorboard is not installed
+        self._v1_facts: dict[str, Any] | None = None  # the data facts a version-1 config.yaml held
 
     def load_config(self) -> RunConfig:
         if not self.config.exists():
             raise RunDirError(f"{self.path} is not a vaelab run directory (no config.yaml)")
         try:
-            return RunConfig.load(self.config)
+            d, self._v1_facts = read_versioned(self.config)
+            return RunConfig.from_dict(d)
         except ConfigError as e:
             raise RunDirError(f"{self.path} was written by an incompatible vaelab: {e}") from None
+
+    def facts(self) -> dict[str, Any]:
+        """The data facts (:class:`vaelab.data.DataFacts` as a dict) the run's model was built for: from run.json,
+        or from the config of a version-1 run directory."""
+        try:
+            return json.loads(self.info.read_text())["facts"]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunDirError(f"{self.info} is damaged ({e}); `vaelab train --resume {self.path}` rewrites it") from None
+        if self._v1_facts is None and self.config.exists():
+            self.load_config()
+        if self._v1_facts is None or self._v1_facts.get("shape") is None:
+            raise RunDirError(f"{self.path} has no run.json yet: its training has not started")
+        return self._v1_facts
 
     def checkpoint(self, which: str = "best"):
         """The ``best`` (falling back to ``last``) or ``last`` checkpoint file."""
@@ -49,10 +70,12 @@ class RunDir:
                 return path
         raise RunDirError(f"{self.path} has no checkpoint yet ({', '.join(p.name for p in order)} missing)")
 
-    def prepare(self, cfg: RunConfig, keep_until_step: int) -> None:
-        """Write the config; drop log records from after the checkpoint a resumed run starts from."""
+    def prepare(self, cfg: RunConfig, facts: dict[str, Any], keep_until_step: int) -> None:
+        """Write the config and the data facts; drop log records from after the checkpoint a resumed run starts
+        from."""
         self.path.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.config)
+        write_atomic(self.config, cfg.to_yaml())
+        write_atomic(self.info, json.dumps({"facts": facts}, indent=2))
         records = [r for r in self.records() if r["step"] <= keep_until_step]
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
 

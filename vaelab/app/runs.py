@@ -5,7 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import MODELS
+from ..data import DataFacts
+from ..models import MODELS, Family, run_facts
 from ..rundir import RunDir, RunDirError
 from . import jobs
 
@@ -24,9 +25,17 @@ class RunInfo:
         return self.run.path
 
     @property
-    def family(self) -> str:
-        """vae | vq (| "" when the config is unreadable or names a model this vaelab lacks)."""
-        return MODELS.get(self.model).family if self.model in MODELS else ""
+    def family(self) -> Family | None:
+        """The model's family (None when the config is unreadable or names a model this vaelab lacks)."""
+        return MODELS.get(self.model).family if self.model in MODELS else None
+
+    def can(self, view: str) -> bool:
+        return self.family is not None and self.family.can(view)
+
+    @property
+    def facts(self) -> DataFacts:
+        """The data facts its model was built for."""
+        return run_facts(self.run)
 
     @property
     def trained(self) -> bool:

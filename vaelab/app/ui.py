@@ -13,14 +13,15 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ..api import load_run
+from ..checkpoint import CheckpointError
+from ..models import load_run
+from ..models.family import VIEWS
 from ..config import ConfigError, RunConfig
 from ..data import DataError, Split
 from ..eval import evaluate
 from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
 from ..train import load_run_data
-from ..train.checkpoint import CheckpointError
 from ..viz import curves_figure, grid_image
 from . import RUNS_ENV
 from .runs import RunInfo, find_runs, run_info
@@ -44,22 +45,20 @@ def errors_shown(stop: bool = True):
             st.stop()
 
 
-FAMILIES = {"vae": "a VAE (continuous latents)", "vq": "a VQ-VAE"}
-
-
-def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo:
-    """A trained run of model ``family`` chosen in a select box (remembered in the address as ``?run=NAME``), or
-    a run directory typed by path; when there is none to show, a message and the page stops."""
+def pick_run(view: str, label: str = "run", key: str = "run") -> RunInfo:
+    """A trained run whose model family can ``view`` (a key of :data:`~vaelab.models.family.VIEWS`), chosen in a
+    select box (remembered in the address as ``?run=NAME``), or a run directory typed by path; when there is none
+    to show, a message and the page stops."""
     root = runs_root()
-    runs = [r for r in find_runs(root) if r.trained and r.family == family]
+    runs = [r for r in find_runs(root) if r.trained and r.can(view)]
     names = [r.name for r in runs]
     typed = st.sidebar.text_input("or open a run directory", key=f"{key}-path",
                                   help="any run directory, also outside the runs folder")
     if typed:
         info = run_info(root, Path(typed).expanduser())
         problem = info.error or (None if info.trained else f"{typed} has no checkpoint yet")
-        if not problem and info.family != family:
-            problem = f"this page shows {FAMILIES[family]}; {typed} holds a {info.model!r} model"
+        if not problem and not info.can(view):
+            problem = f"this page shows models that can {VIEWS[view]}; {typed} holds a {info.model!r} model"
         if problem:
             st.error(problem)
             st.stop()
@@ -73,9 +72,9 @@ def pick_run(family: str, label: str = "run", key: str = "run") -> RunInfo:
     return runs[names.index(name)]
 
 
-def open_run(family: str) -> tuple[RunInfo, RunConfig, torch.nn.Module]:
+def open_run(view: str) -> tuple[RunInfo, RunConfig, torch.nn.Module]:
     """:func:`pick_run`, then its config and model (:func:`load`), a loading error shown in the page."""
-    info = pick_run(family)
+    info = pick_run(view)
     with errors_shown():
         return (info, *load(info))
 

@@ -1,7 +1,9 @@
-"""Dataset containers: a :class:`Dataset` holds three :class:`Split` s of image tensors."""
+"""Dataset containers: a :class:`Dataset` holds three :class:`Split` s of image tensors; :class:`DataFacts` is what
+a model is built for."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -25,6 +27,23 @@ class Split:
         return Split(self.x.index_select(0, index), None if self.y is None else self.y[index])
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What a model is built for, read off its dataset: passed to model builders and objectives, and recorded in the
+    run directory (``run.json``) so that a trained model is rebuilt without loading its data."""
+
+    shape: tuple[int, ...]  # one example: (C, H, W) for images, (H', W') for the code grids of a VQ-VAE
+    num_classes: int = 0  # 0: unlabelled
+    train_size: int = 0  # examples in the training split
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataFacts":
+        return cls(tuple(d["shape"]), int(d.get("num_classes", 0)), int(d.get("train_size", 0)))
+
+
 @dataclass
 class Dataset:
     """A named dataset's train, val and test splits, with what a model needs to know about them."""
@@ -40,6 +59,10 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def facts(self) -> DataFacts:
+        return DataFacts(self.shape, self.num_classes, len(self.train))
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:

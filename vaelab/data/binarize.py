@@ -12,10 +12,9 @@ import dataclasses
 import torch
 
 from .. import noise
+from ..config import BINARIZE_MODES as MODES
 from ..config import ConfigError
 from .base import Dataset, Split
-
-MODES = ("none", "static", "dynamic")
 
 
 def check_mode(mode: str) -> str:

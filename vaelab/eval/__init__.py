@@ -1,10 +1,11 @@
 """Evaluation: ELBO terms, importance-sampled and AIS log-likelihood, reconstruction error and
-posterior-collapse diagnostics."""
+posterior-collapse diagnostics, and codebook usage; one evaluator per model family (:data:`EVALUATORS`)."""
 from .ais import ais_log_likelihood
-from .likelihood import log_likelihood
+from .common import EVALUATORS, batches, eval_batch_size, evaluate, evaluating
 from .image import mse, psnr, ssim
-from .metrics import ACTIVE_UNIT_THRESHOLD, eval_batch_size, evaluate, evaluate_elbo
-from .vq import evaluate_vq
+from .likelihood import log_likelihood
+from .metrics import ACTIVE_UNIT_THRESHOLD, evaluate_elbo
+from .vq import evaluate_prior, evaluate_vq
 
-__all__ = ["evaluate", "evaluate_elbo", "evaluate_vq", "eval_batch_size", "mse", "psnr", "ssim", "log_likelihood",
-           "ais_log_likelihood", "ACTIVE_UNIT_THRESHOLD"]
+__all__ = ["EVALUATORS", "evaluate", "evaluating", "batches", "evaluate_elbo", "evaluate_vq", "evaluate_prior",
+           "eval_batch_size", "mse", "psnr", "ssim", "log_likelihood", "ais_log_likelihood", "ACTIVE_UNIT_THRESHOLD"]

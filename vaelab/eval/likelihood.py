@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .. import noise
 from ..data import Split
-from .metrics import DEFAULT_EVAL_BATCH, eval_batch_size
+from .common import DEFAULT_EVAL_BATCH, eval_batch_size
 
 MAX_ELEMENTS = 4096 * 784  # decoded data elements per pass: 4096 (sample, example) rows of 28x28 images,
 # enough for fast matmuls, few enough for the [rows, pixels] outputs to stay in cache (16384 rows ran 35% slower

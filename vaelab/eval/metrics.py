@@ -1,38 +1,15 @@
-"""Evaluation of a model on a data split, batched; the same functions serve validation and ``vaelab eval``.
-
-:func:`evaluate` picks the evaluator of the model's family (``model.family``): ELBO terms for VAEs,
-reconstruction and codebook usage for VQ-VAEs. Each returns a dict whose ``loss`` is the validation
-criterion (lower is better) that training uses for the best checkpoint and early stopping.
-"""
+"""Evaluation of a VAE on a data split, batched; the same function serves validation and ``vaelab eval``."""
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 from torch import nn
 
 from .. import noise
 from ..data import Split
-from .image import psnr, ssim
+from ..models import VAE_FAMILY
+from .common import EVALUATORS, Reduce, batches, reconstruction_sums
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016, §5.2: A_u = Cov_x(E_q[u|x]) > 0.01
-
-
-Reduce = Callable[[torch.Tensor], torch.Tensor] | None
-
-
-def batches(split: Split, batch_size: int, device, conditional: bool):
-    """(index, x, y) for consecutive batches of ``split`` on ``device``; y only for conditional models."""
-    for i, start in enumerate(range(0, len(split), batch_size)):
-        x = split.x[start:start + batch_size].to(device)
-        y = None if split.y is None or not conditional else split.y[start:start + batch_size].to(device)
-        yield i, x, y
-
-
-def reconstruction_sums(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Summed per-image MSE, PSNR and SSIM of a batch (float64 scalars)."""
-    se = ((x_hat - x) ** 2).flatten(1).mean(1)
-    return {"se": se.double().sum(), "psnr": psnr(x, x_hat).double().sum(), "ssim": ssim(x, x_hat).double().sum()}
 
 
 def decoder_mean(model: nn.Module, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -43,29 +20,7 @@ def decoder_mean(model: nn.Module, x: torch.Tensor, z: torch.Tensor, y: torch.Te
     return model.likelihood.mean(out) if forced is None else forced(x, out)
 
 
-DEFAULT_EVAL_BATCH = 1000
-
-
-def eval_batch_size(model: nn.Module) -> int:
-    """Examples per evaluation pass for ``model``: the smallest ``eval_batch_size`` that any of its modules
-    declares, else 1000. Modules with wide activations at every pixel declare fewer (a VQ-VAE 50, a PixelCNN
-    decoder 25): at 1000 examples a pass, their [1000, C, H, W] activations made MNIST evaluation 1.8-2.9x slower
-    on 2 cores, while MLP and small conv VAEs are fastest at 500-1000."""
-    sizes = [m.eval_batch_size for m in model.modules() if hasattr(m, "eval_batch_size")]
-    return min(sizes, default=DEFAULT_EVAL_BATCH)
-
-
-def evaluate(model: nn.Module, split: Split, *, batch_size: int | None = None, seed: int = 0,
-             reduce: Reduce = None) -> dict:
-    """The evaluation of ``model``'s family on ``split`` (see the module docstring), ``batch_size`` examples a
-    pass (default :func:`eval_batch_size`)."""
-    from .vq import evaluate_prior, evaluate_vq
-
-    evaluators = {"vae": evaluate_elbo, "vq": evaluate_vq, "prior": evaluate_prior}
-    return evaluators[model.family](model, split, batch_size=batch_size or eval_batch_size(model), seed=seed,
-                                    reduce=reduce)
-
-
+@EVALUATORS.register(VAE_FAMILY.name)
 @torch.no_grad()
 def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
                   reduce: Reduce = None) -> dict:
@@ -76,10 +31,9 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     ``kl_estimate`` says how the KL was computed: ``closed-form``, or ``monte-carlo`` (log q(z|x) - log p(z) at
     the drawn z: a mixture or VampPrior prior, a flow posterior, bottom-up layers), where ``kl_per_dim`` is None.
 
-    ``reduce`` sums the running totals over processes when each holds a shard of ``split``.
+    ``reduce`` sums the running totals over processes when each holds a shard of ``split``. The model is in eval
+    mode (:func:`~vaelab.eval.evaluate` sees to it).
     """
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     d = model.latent_dim
     # running sums: n, -log p(x|z), KL, squared error, mu, mu^2, KL per dim
@@ -103,7 +57,6 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
             sums["kl_dim"] += t.kl_per_dim.double().sum(0)
     if reduce is not None:
         sums = {k: reduce(v) for k, v in sums.items()}
-    model.train(was_training)
     n = sums["n"]
     var_mu = sums["mu2"] / n - (sums["mu"] / n) ** 2  # Cov_x(E_q[z_i]) for each i
     recon, kl = (sums["recon"] / n).item(), (sums["kl"] / n).item()

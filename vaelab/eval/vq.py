@@ -7,9 +7,11 @@ import torch
 from torch import nn
 
 from ..data import Split
-from .metrics import Reduce, batches, reconstruction_sums
+from ..models import CODE_PRIOR, VQ_FAMILY
+from .common import EVALUATORS, Reduce, batches, reconstruction_sums
 
 
+@EVALUATORS.register(VQ_FAMILY.name)
 @torch.no_grad()
 def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
                 reduce: Reduce = None) -> dict:
@@ -17,8 +19,6 @@ def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed:
     ``ssim``; codebook ``perplexity`` and ``codes_used`` (fraction) over the whole split, ``dead_codes``
     (codes no training batch used in the quantizer's last ``dead_window`` steps: ``vq.dead_after`` when set, as
     in the training logs) and ``code_counts`` (uses of each code)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     k = model.quantizer.num_codes
     sums = {name: torch.zeros((), dtype=torch.float64, device=device) for name in ("n", "recon", "se", "psnr", "ssim")}
@@ -33,7 +33,6 @@ def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed:
     if reduce is not None:
         sums = {name: reduce(v) for name, v in sums.items()}
         counts = reduce(counts)
-    model.train(was_training)
     n = sums["n"].item()
     p = counts / counts.sum()
     recon = sums["recon"].item() / n
@@ -46,12 +45,11 @@ def evaluate_vq(model: nn.Module, split: Split, *, batch_size: int = 1000, seed:
     }
 
 
+@EVALUATORS.register(CODE_PRIOR.name)
 @torch.no_grad()
 def evaluate_prior(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
                    reduce: Reduce = None) -> dict:
     """A code prior on grids of codes: ``loss`` = -log p(codes) per grid (nats), and ``bits_per_code``."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     n, nll = (torch.zeros((), dtype=torch.float64, device=device) for _ in range(2))
     for _, codes, _ in batches(split, batch_size, device, False):
@@ -59,6 +57,5 @@ def evaluate_prior(model: nn.Module, split: Split, *, batch_size: int = 1000, se
         nll += model.nll(codes).double().sum()
     if reduce is not None:
         n, nll = reduce(n), reduce(nll)
-    model.train(was_training)
     loss = (nll / n).item()
     return {"n": int(n.item()), "loss": loss, "bits_per_code": loss / (split.x[0].numel() * math.log(2))}

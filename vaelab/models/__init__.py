@@ -1,160 +1,17 @@
-"""Models by name. Each entry builds a model from a :class:`~vaelab.config.ModelConfig` and says
-which config values its name implies (``beta-vae`` is a VAE with beta = 4; ``cvae`` a conditional one)."""
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from torch import nn
-
-from ..config import ConfigError, ModelConfig, RunConfig
-from ..registry import Registry
+"""Models: networks, posteriors and flows, priors, likelihoods, assembled into VAEs, hierarchical VAEs and VQ-VAEs;
+model families (:mod:`.family`) and the model names over their builders (:mod:`.build`); trained models read back
+from run directories (:mod:`.load`)."""
+from .build import MODELS, POSTERIORS, ModelSpec, build_model, family_of
+from .family import CODE_PRIOR, FAMILIES, VAE as VAE_FAMILY, VQ as VQ_FAMILY, Family
 from .likelihood import LIKELIHOODS, Likelihood
-from .networks import DECODERS, ENCODERS
-from .flows import IAFPosterior, PlanarPosterior
-from .hierarchical import HierarchicalVAE
-from .posterior import DiagonalGaussian, GaussianPosterior
-from .prior import PRIORS, StandardNormal
-from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
+from .load import load, load_run, run_facts
+from .pixelcnn import GatedPixelCNN
+from .posterior import DiagonalGaussian
+from .prior import StandardNormal
 from .quantizer import VectorQuantizer
 from .vae import VAE, ELBOTerms
-from .vqvae import VQ_NETWORKS, VQVAE
+from .vqvae import VQVAE
 
-
-@dataclass
-class ModelSpec:
-    build: Callable[[RunConfig], nn.Module]
-    about: str
-    presets: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides the name implies
-    family: str = "vae"  # what its models are, before one is built: vae (continuous z) | vq | prior
-
-
-MODELS: Registry[ModelSpec] = Registry("model")
-POSTERIORS: Registry = Registry("posterior")
-POSTERIORS.register("gaussian")(GaussianPosterior)
-POSTERIORS.register("planar")(PlanarPosterior)
-POSTERIORS.register("iaf")(IAFPosterior)
-
-
-def input_shape(cfg: ModelConfig) -> tuple[int, int, int]:
-    if cfg.input_shape is None:
-        raise ConfigError("model.input_shape is not set (it is filled from the dataset at train time)")
-    return tuple(cfg.input_shape)
-
-
-def decoder_and_likelihood(cfg: ModelConfig, shape: tuple[int, int, int], in_features: int
-                           ) -> tuple[nn.Module, nn.Module]:
-    """p(x|z) as (network z -> parameters, likelihood), or a PixelCNN that is both (z passes unchanged)."""
-    if cfg.decoder == "pixelcnn":
-        try:
-            return nn.Identity(), PixelCNNLikelihood(shape, in_features, cfg.pixelcnn_dim, cfg.pixelcnn_layers)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    if cfg.decoder != "network":
-        raise ConfigError(f"unknown model.decoder {cfg.decoder!r}; known: network, pixelcnn")
-    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
-    decoder = DECODERS.get(cfg.arch)(in_features, shape, **options)
-    return decoder, LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
-
-
-def build_vae(run: RunConfig) -> nn.Module:
-    """A VAE from parts; with ``model.layers`` (latent sizes, bottom first) a hierarchical one."""
-    cfg = run.model
-    if cfg.layers:
-        return build_hierarchical(cfg)
-    shape = input_shape(cfg)
-    if cfg.conditional and cfg.num_classes < 2:
-        raise ConfigError("a conditional model needs a labelled dataset (model.num_classes >= 2)")
-    num_classes = cfg.num_classes if cfg.conditional else 0
-    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
-    encoder = ENCODERS.get(cfg.arch)(shape, **options)
-    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.latent_dim + num_classes)
-    q = POSTERIORS.get(cfg.posterior)(encoder.out_features + num_classes, cfg.latent_dim, flows=cfg.flows)
-    if cfg.prior == "vampprior" and num_classes:
-        raise ConfigError("the VampPrior's pseudo-inputs carry no labels: use it without conditional")
-    prior = PRIORS.get(cfg.prior)(cfg.latent_dim, components=cfg.prior_components, shape=shape)
-    return VAE(encoder, q, prior, decoder, likelihood, cfg.latent_dim, num_classes)
-
-
-MODELS.register("vae")(ModelSpec(build_vae, "VAE (Kingma & Welling 2014), MLP or conv (model.arch)"))
-MODELS.register("beta-vae")(ModelSpec(
-    build_vae, "beta-VAE (Higgins et al. 2017): KL weighted by beta, with warm-up/cyclical/capacity schedules",
-    {"kl": {"beta": 4.0}}))
-MODELS.register("vampprior")(ModelSpec(
-    build_vae, "VAE with a VampPrior (Tomczak & Welling 2018): a mixture of the posterior at learned pseudo-inputs",
-    {"model": {"prior": "vampprior"}}))
-MODELS.register("flow-vae")(ModelSpec(
-    build_vae, "VAE with a normalizing-flow posterior: planar (Rezende & Mohamed 2015) or IAF (Kingma et al. 2016)",
-    {"model": {"posterior": "iaf"}}))
-MODELS.register("hvae")(ModelSpec(
-    build_vae, "hierarchical VAE: Ladder VAE (Sønderby et al. 2016) or bottom-up (model.inference), model.layers",
-    {"model": {"layers": [32, 16]}}))
-MODELS.register("beta-tcvae")(ModelSpec(
-    build_vae, "beta-TC-VAE (Chen et al. 2018): the KL split into MI, total correlation, dimension-wise KL",
-    {"objective": {"name": "beta-tc"}}))
-MODELS.register("factorvae")(ModelSpec(
-    build_vae, "FactorVAE (Kim & Mnih 2018): total correlation from a discriminator with its own optimizer",
-    {"objective": {"name": "factor"}}))
-MODELS.register("dip-vae")(ModelSpec(
-    build_vae, "DIP-VAE (Kumar et al. 2018): the aggregate posterior's covariance pushed to I (objective dip-i/ii)",
-    {"objective": {"name": "dip-ii"}}))
-MODELS.register("pixel-vae")(ModelSpec(
-    build_vae, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
-    {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}}))
-MODELS.register("cvae")(ModelSpec(
-    build_vae, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
-    {"model": {"conditional": True}}))
-
-
-def build_hierarchical(cfg: ModelConfig) -> HierarchicalVAE:
-    shape = input_shape(cfg)
-    if cfg.conditional:
-        raise ConfigError("hierarchical models are not conditional (model.conditional with model.layers)")
-    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
-    encoder = ENCODERS.get(cfg.arch)(shape, **options)
-    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.layers[0])
-    width = cfg.hidden[-1] if cfg.hidden else 256
-    top_in = encoder.out_features if len(cfg.layers) == 1 else width
-    top_q = POSTERIORS.get(cfg.posterior)(top_in, cfg.layers[-1], flows=cfg.flows)
-    prior = PRIORS.get(cfg.prior)(cfg.layers[-1], components=cfg.prior_components, shape=shape)
-    try:
-        return HierarchicalVAE(encoder, top_q, prior, decoder, likelihood, cfg.layers, width, cfg.activation,
-                               ladder=cfg.inference == "ladder")
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def build_vqvae(run: RunConfig) -> VQVAE:
-    shape, vq = input_shape(run.model), run.vq
-    if shape[1] % 4 or shape[2] % 4:
-        raise ConfigError(f"VQ-VAE encoders halve the image twice: height and width must be multiples of 4, got {shape}")
-    encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden)
-    quantizer = VectorQuantizer(vq.codebook_size, vq.dim, ema=vq.ema, decay=vq.decay, kmeans_init=vq.kmeans_init,
-                                dead_after=vq.dead_after, lookup_dim=vq.lookup_dim, cosine=vq.cosine)
-    return VQVAE(encoder, decoder, quantizer, LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model))
-
-
-MODELS.register("vqvae")(ModelSpec(
-    build_vqvae, "VQ-VAE (van den Oord et al. 2017): EMA codebook, k-means init, dead-code restarts, PixelCNN prior",
-    {"model": {"arch": "vq-conv", "likelihood": "gaussian", "sigma": 0.1}, "data": {"binarize": "none"},
-     "objective": {"name": "vq"}}, family="vq"))
-
-
-def build_prior(run: RunConfig) -> GatedPixelCNN:
-    p = run.code_prior
-    return GatedPixelCNN(run.vq.codebook_size, dim=p.dim, layers=p.layers, kernel=p.kernel)
-
-
-MODELS.register("pixelcnn-prior")(ModelSpec(
-    build_prior, "gated PixelCNN (van den Oord et al. 2016) over a VQ-VAE's codes; made by `vaelab train-prior`",
-    {"objective": {"name": "prior"}, "data": {"binarize": "none"}}, family="prior"))
-
-
-def build_model(cfg: RunConfig | ModelConfig) -> nn.Module:
-    """The model a run config describes (a bare ModelConfig stands for a run with defaults elsewhere)."""
-    run = cfg if isinstance(cfg, RunConfig) else RunConfig(model=cfg)
-    return MODELS.get(run.model.name).build(run)
-
-
-__all__ = ["MODELS", "ModelSpec", "VAE", "VQVAE", "VectorQuantizer", "GatedPixelCNN", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood",
-           "LIKELIHOODS", "build_model"]
+__all__ = ["MODELS", "POSTERIORS", "ModelSpec", "build_model", "family_of", "FAMILIES", "Family", "VAE_FAMILY",
+           "VQ_FAMILY", "CODE_PRIOR", "VAE", "VQVAE", "VectorQuantizer", "GatedPixelCNN", "ELBOTerms",
+           "DiagonalGaussian", "StandardNormal", "Likelihood", "LIKELIHOODS", "load", "load_run", "run_facts"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .family import VAE
 from .likelihood import Likelihood
 from .networks import mlp
 from .posterior import DiagonalGaussian, gaussian_kl
@@ -45,7 +46,7 @@ def ladder_posterior(u: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussi
 
 
 class HierarchicalVAE(nn.Module):
-    family = "vae"
+    family = VAE
     conditional = False
     num_classes = 0
 

@@ -8,15 +8,15 @@ from torch import nn
 
 from ..registry import Registry
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")  # and "gated": gated linear layers (MLPs only)
+for _name, _cls in {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}.items():
+    ACTIVATIONS.register(_name)(_cls)
 ENCODERS: Registry = Registry("encoder architecture")
 DECODERS: Registry = Registry("decoder architecture")
 
 
 def activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}, gated (MLPs only)")
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS.get(name)()
 
 
 class GatedLinear(nn.Module):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .family import CODE_PRIOR
+
 
 class MaskedConv2d(nn.Conv2d):
     """A convolution whose weight is multiplied by a fixed 0/1 mask (a buffer) in forward."""
@@ -68,7 +70,7 @@ class GatedLayer(nn.Module):
 class GatedPixelCNN(nn.Module):
     """p(c) = prod_i p(c_i | c_<i) over an H x W grid of codes in 0..K-1 (raster order)."""
 
-    family = "prior"  # picks the evaluator (vaelab.eval.evaluate)
+    family = CODE_PRIOR
     conditional = False
 
     def __init__(self, num_codes: int, dim: int = 64, layers: int = 10, kernel: int = 7, cond_dim: int = 0,

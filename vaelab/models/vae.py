@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .family import VAE as VAE_FAMILY
 from .likelihood import Likelihood
 from .posterior import DiagonalGaussian
 from .prior import Prior
@@ -37,7 +38,7 @@ class ELBOTerms:
 
 
 class VAE(nn.Module):
-    family = "vae"  # picks the evaluator (vaelab.eval.evaluate)
+    family = VAE_FAMILY
 
     def __init__(self, encoder: nn.Module, q: nn.Module, prior: Prior, decoder: nn.Module, likelihood: Likelihood,
                  latent_dim: int, num_classes: int = 0):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..registry import Registry
+from .family import VQ
 from .likelihood import Likelihood
 from .quantizer import Quantized, VectorQuantizer
 
@@ -59,7 +60,7 @@ class VQTerms:
 
 
 class VQVAE(nn.Module):
-    family = "vq"
+    family = VQ
     conditional = False
     eval_batch_size = 50  # examples per evaluation pass: its conv activations ran 1.8-2.3x slower at 1000
 

@@ -6,13 +6,17 @@ are functions of the minibatch's posteriors and samples.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, RunConfig
+from ..data import DataFacts
+from ..models import VAE_FAMILY
 from ..models.posterior import LOG_2PI
+from .base import OBJECTIVES, Objective, Player
 
 
 def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -63,21 +67,37 @@ def _gaussian_terms(model, x, y):
     return terms
 
 
-class BetaTCObjective:
+@dataclass
+class BetaTCOptions:
+    """objective.btc: the weights of index-code MI, total correlation and dimension-wise KL (Chen et al. 2018,
+    eq. 4), and the estimator of log q(z)."""
+
+    alpha: float = 1.0
+    beta: float = 6.0
+    gamma: float = 1.0
+    estimator: str = "mss"  # mws (minibatch-weighted) | mss (minibatch-stratified)
+
+
+@OBJECTIVES.register("beta-tc")
+class BetaTCObjective(Objective):
     """beta-TC-VAE (Chen et al. 2018, eq. 4): recon + alpha MI + beta TC + gamma dimension-wise KL."""
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
-        o = cfg.objective
-        if o.dataset_size < 2:
-            raise ConfigError("objective.dataset_size is not set (the trainer fills it from the training set)")
-        self.o = o
+    family = VAE_FAMILY
+    Options, options_key = BetaTCOptions, "btc"
 
-    def __call__(self, model, x, y, step):
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
+        if facts.train_size < 2:
+            raise ConfigError(f"beta-TC-VAE's estimators need the training set's size; got {facts.train_size}")
+        self.dataset_size = facts.train_size
+
+    def forward(self, model, x, y, step):
+        o = self.options
         t = _gaussian_terms(model, x, y)
-        d = tc_decomposition(t.z, t.q.mu, t.q.logvar, t.log_pz, self.o.dataset_size, self.o.estimator)
+        d = tc_decomposition(t.z, t.q.mu, t.q.logvar, t.log_pz, self.dataset_size, o.estimator)
         recon = -t.log_px_z.mean()
         mi, tc, dw = d["mi"].mean(), d["tc"].mean(), d["dw_kl"].mean()
-        loss = recon + self.o.alpha * mi + self.o.tc_beta * tc + self.o.gamma * dw
+        loss = recon + o.alpha * mi + o.beta * tc + o.gamma * dw
         kl = t.kl.mean()
         return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
                       "kl": kl.detach(), "mi": mi.detach(), "tc": tc.detach(), "dw_kl": dw.detach()}
@@ -106,16 +126,28 @@ def dip_penalty(mu: torch.Tensor, logvar: torch.Tensor, variant: str, lambda_od:
     return lambda_od * (off**2).sum() + lambda_d * ((diag - 1) ** 2).sum()
 
 
-class DIPObjective:
+@dataclass
+class DIPOptions:
+    """objective.dip: DIP-VAE's off-diagonal and diagonal covariance penalties (Kumar et al. 2018)."""
+
+    lambda_od: float = 10.0
+    lambda_d: float | None = None  # None: the variant's default, 10 * lambda_od (DIP-I) or lambda_od (DIP-II)
+
+
+class DIPObjective(Objective):
     """DIP-VAE (Kumar et al. 2018, eq. 6-7): ELBO + :func:`dip_penalty`; variant ``dip-i`` or ``dip-ii`` (the
     objective's name), ``lambda_d`` None for the variant's default (:func:`dip_lambda_d`)."""
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
-        o = cfg.objective
-        self.variant, self.lambda_od = o.name, o.lambda_od
-        self.lambda_d = dip_lambda_d(o.name, o.lambda_od, o.lambda_d)
+    family = VAE_FAMILY
+    Options, options_key = DIPOptions, "dip"
+    variant: str
 
-    def __call__(self, model, x, y, step):
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
+        self.lambda_od = self.options.lambda_od
+        self.lambda_d = dip_lambda_d(self.variant, self.lambda_od, self.options.lambda_d)
+
+    def forward(self, model, x, y, step):
         t = _gaussian_terms(model, x, y)
         recon, kl = -t.log_px_z.mean(), t.kl.mean()
         penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.lambda_od, self.lambda_d)
@@ -148,61 +180,72 @@ class Discriminator(nn.Module):
         return self.net(z)
 
 
-class FactorObjective:
+@OBJECTIVES.register("dip-i")
+class DIPIObjective(DIPObjective):
+    """DIP-VAE-I (Kumar et al. 2018, eq. 6): the covariance of the posterior means pushed to I."""
+
+    variant = "dip-i"
+
+
+@OBJECTIVES.register("dip-ii")
+class DIPIIObjective(DIPObjective):
+    """DIP-VAE-II (Kumar et al. 2018, eq. 7): the covariance of q(z) itself pushed to I."""
+
+    variant = "dip-ii"
+
+
+@dataclass
+class FactorOptions:
+    """objective.factor: FactorVAE's TC weight gamma and its discriminator (Kim & Mnih 2018)."""
+
+    gamma: float = 35.0
+    disc_lr: float = 1e-4
+    disc_hidden: int = 1000
+
+
+@OBJECTIVES.register("factor")
+class FactorObjective(Objective):
     """FactorVAE (Kim & Mnih 2018, eq. 2): ELBO + gamma TC, with TC ~ E_q(z)[log D(z) / (1 - D(z))] from a
-    discriminator that this objective trains with its own Adam (lr ``disc_lr``, betas (0.5, 0.9)).
+    discriminator, a :class:`~vaelab.objectives.base.Player` with its own Adam (lr ``disc_lr``, betas (0.5, 0.9)).
 
-    The discriminator learns from each step's z after that step (a step behind the VAE, which the paper's
-    alternating updates also are). Its weights and optimizer are saved in the run's checkpoints."""
+    The discriminator learns from each step's z at the start of the next step (a step behind the VAE, which the
+    paper's alternating updates also are); that z waits in the buffer ``pending``, saved in checkpoints."""
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
-        self.o = cfg.objective
-        self.disc = Discriminator(cfg.model.latent_dim, self.o.disc_hidden)
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.o.disc_lr, betas=(0.5, 0.9))
-        self._pending: torch.Tensor | None = None
+    family = VAE_FAMILY
+    Options, options_key = FactorOptions, "factor"
 
-    def to(self, device) -> "FactorObjective":
-        self.disc.to(device)
-        return self
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
+        self.disc = Discriminator(cfg.model.latent_dim, self.options.disc_hidden)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.options.disc_lr, betas=(0.5, 0.9))
+        self.register_buffer("pending", torch.empty(0))  # the last step's z, [B, D]; empty before the first step
 
-    def _train_discriminator(self, z: torch.Tensor) -> torch.Tensor:
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """``pending`` changes size: take the saved one's (empty when saved before the first step)."""
+        saved = state_dict.setdefault(prefix + "pending", torch.empty(0))
+        self.pending = self.pending.new_empty(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def players(self) -> list[Player]:
+        return [Player("disc", self.disc, self.disc_opt, self._disc_loss)]
+
+    def _disc_loss(self, step: int) -> torch.Tensor | None:
+        """Cross-entropy of telling the last step's z (class 0) from z with dimensions permuted (class 1)."""
+        z = self.pending
+        if z.numel() == 0:
+            return None
         half = len(z) // 2
         z_joint, z_perm = z[:half], permute_dims(z[half:2 * half])
         logits = self.disc(torch.cat([z_joint, z_perm]))
         labels = torch.cat([torch.zeros(half), torch.ones(half)]).long().to(z.device)
-        loss = F.cross_entropy(logits, labels)
-        self.disc_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            for p in self.disc.parameters():
-                torch.distributed.all_reduce(p.grad)
-                p.grad /= torch.distributed.get_world_size()
-        self.disc_opt.step()
-        return loss.detach()
+        return F.cross_entropy(logits, labels)
 
-    def __call__(self, model, x, y, step):
-        d_loss = self._train_discriminator(self._pending) if self._pending is not None else torch.zeros(())
+    def forward(self, model, x, y, step):
         t = _gaussian_terms(model, x, y)
-        self._pending = t.z.detach()
+        self.pending = t.z.detach()
         logits = self.disc(t.z)
         tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) - log(1 - D(z)), D = P(joint)
         recon, kl = -t.log_px_z.mean(), t.kl.mean()
-        loss = recon + kl + self.o.factor_gamma * tc
+        loss = recon + kl + self.options.gamma * tc
         return loss, {"loss": loss.detach(), "nelbo": (recon + kl).detach(), "recon": recon.detach(),
-                      "kl": kl.detach(), "tc": tc.detach(), "disc_loss": d_loss}
-
-    # state for checkpoints
-    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
-        from ..train.checkpoint import optimizer_state, prefixed
-
-        opt_tensors, groups = optimizer_state(self.disc_opt)
-        pending = {} if self._pending is None else {"pending": self._pending}
-        return {**prefixed("disc", self.disc.state_dict()), **prefixed("disc_opt", opt_tensors), **pending}, \
-            {"groups": groups}
-
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        from ..train.checkpoint import load_optimizer_state, unprefixed
-
-        self.disc.load_state_dict(unprefixed("disc", tensors))
-        load_optimizer_state(self.disc_opt, unprefixed("disc_opt", tensors), meta["groups"])
-        self._pending = tensors.get("pending")
+                      "kl": kl.detach(), "tc": tc.detach()}

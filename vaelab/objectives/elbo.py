@@ -5,10 +5,14 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..data import DataFacts
+from ..models import VAE_FAMILY
+from .base import OBJECTIVES, Objective
 from .schedules import kl_penalty
 
 
-class ELBOObjective:
+@OBJECTIVES.register("elbo")
+class ELBOObjective(Objective):
     """loss = E_q[-log p(x|z)] + KL penalty (see :func:`kl_penalty`), averaged over the batch and over
     ``k`` samples of z per example (the "VAE, k samples" rows of Burda et al. 2016, table 1).
 
@@ -16,10 +20,13 @@ class ELBOObjective:
     whatever schedule shapes the loss.
     """
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
+    family = VAE_FAMILY
+
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
         self.kl_cfg, self.k, self.total_steps = cfg.kl, cfg.objective.k, total_steps
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
         terms = model(x, y, None if self.k == 1 else self.k)
         recon = -terms.log_px_z.mean()

@@ -7,6 +7,9 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, RunConfig
+from ..data import DataFacts
+from ..models import VAE_FAMILY
+from .base import OBJECTIVES, Objective
 from .elbo import layer_logs
 
 
@@ -15,16 +18,23 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
 
 
-class IWAEObjective:
+@OBJECTIVES.register("iwae")
+class IWAEObjective(Objective):
     """loss = -L_k averaged over the batch. Its gradient weights each sample's gradient by its
     normalized importance weight (eq. 14). ``nelbo`` is the single-sample bound from the same draws."""
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
+    family = VAE_FAMILY
+
+    @classmethod
+    def check(cls, cfg: RunConfig) -> None:
         if cfg.kl.beta != 1 or cfg.kl.schedule != "constant" or cfg.kl.free_bits or cfg.kl.capacity is not None:
             raise ConfigError("the iwae objective has no KL term to weight: leave the kl section at its defaults")
+
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
         self.k = cfg.objective.k
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = model(x, y, self.k)
         bound = iwae_bound(terms.log_w).mean()

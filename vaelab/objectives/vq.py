@@ -7,19 +7,24 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..data import DataFacts
+from ..models import VQ_FAMILY
+from .base import OBJECTIVES, Objective
 
 
-class VQObjective:
+@OBJECTIVES.register("vq")
+class VQObjective(Objective):
     """loss = -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2, the two codebook terms summed over
     each example's latent grid like the reconstruction is over its pixels. With an EMA codebook the
     middle term is zero: the codes move by moving averages instead."""
 
-    family = "vq"  # the model family it trains (vaelab.models.ModelSpec.family)
+    family = VQ_FAMILY
 
-    def __init__(self, cfg: RunConfig, total_steps: int):
+    def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
+        super().__init__(cfg, facts, total_steps)
         self.beta = cfg.vq.beta
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
+    def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = model(x, y)
         n = t.vq.z_q[0].numel()  # latent elements per example

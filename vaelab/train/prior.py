@@ -11,10 +11,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..api import load_run
-from ..config import ConfigError, RunConfig
+from ..config import RunConfig
 from ..data import Dataset, Split
-from ..eval.metrics import batches
+from ..eval import batches
+from ..models import load_run, run_facts
+from ..rundir import RunDir
 from .trainer import Trainer, load_run_data
 
 
@@ -30,12 +31,12 @@ def code_dataset(model: nn.Module, data: Dataset) -> Dataset:
                    num_classes=data.num_classes, binary=False)
 
 
-def prior_config(vq_run: RunConfig, grid: tuple[int, ...]) -> RunConfig:
+def prior_config(vq_run: RunConfig) -> RunConfig:
     """The prior's run config: the VQ run's ``code_prior`` section sets the network and its training."""
     p = vq_run.code_prior
     return RunConfig().override({
         "data": {"name": vq_run.data.name, "binarize": "none"},
-        "model": {"name": "pixelcnn-prior", "input_shape": list(grid)},
+        "model": {"name": "pixelcnn-prior"},
         "objective": {"name": "prior"},
         "vq": {"codebook_size": vq_run.vq.codebook_size},
         "code_prior": dataclasses.asdict(p),
@@ -48,17 +49,21 @@ def prior_dir(run: str | Path) -> Path:
     return Path(run) / "prior"
 
 
+def code_grid(run: str | Path) -> tuple[int, int]:
+    """The (H', W') grid of codes that the prior of VQ-VAE run ``run`` was trained on."""
+    return run_facts(RunDir(prior_dir(run))).shape
+
+
 def prior_trainer(run: str | Path, assignments: list[str] = (), resume: bool = False) -> Trainer:
     """A trainer for the prior of VQ-VAE run ``run``; ``assignments`` are ``--set`` strings for its config."""
     vq_cfg, model = load_run(run)
-    if getattr(model, "family", None) != "vq":
-        raise ConfigError(f"{run} holds a {vq_cfg.model.name!r} model; a code prior needs a VQ-VAE run")
+    model.family.require("code-prior", "`vaelab train-prior`")
     codes = code_dataset(model, load_run_data(vq_cfg))
     out = prior_dir(run)
     if resume:
-        cfg = RunConfig.load(out / "config.yaml").set(list(assignments))
+        cfg = RunDir(out).load_config().set(list(assignments))
     else:
-        cfg = prior_config(vq_cfg, codes.shape).set(list(assignments))
+        cfg = prior_config(vq_cfg).set(list(assignments))
     trainer = Trainer(cfg, out, data=codes)
     if resume:
         trainer.load_state(trainer.run.checkpoint("last"))

@@ -18,14 +18,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import noise
+from .. import checkpoint, noise
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, load_dataset
 from ..eval import evaluate
-from ..models import MODELS, build_model
-from ..objectives import OBJECTIVES
-from ..rundir import RunDir
-from . import checkpoint, distributed
+from ..models import build_model
+from ..objectives import OBJECTIVES, check_run
+from ..rundir import RunDir, RunDirError
+from . import distributed
 
 SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
@@ -35,16 +35,11 @@ class NonFiniteLoss(RuntimeError):
 
 
 def load_run_data(cfg: RunConfig) -> Dataset:
-    """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes."""
+    """The run's dataset with its fixed binarization applied."""
     d = cfg.data
     options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
                                  ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
-    cfg.model.input_shape = list(data.shape)
-    if cfg.model.conditional:
-        if data.num_classes < 2:
-            raise ConfigError(f"model {cfg.model.name!r} is conditional but dataset {data.name!r} has no labels")
-        cfg.model.num_classes = data.num_classes
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
 
 
@@ -80,15 +75,23 @@ def epoch_line(r: dict, epochs: int) -> str:
 
 
 class Trainer:
+    """Trains ``cfg``'s model on ``data`` (default: the config's dataset) into run directory ``out`` (or nowhere).
+
+    Each step first steps the objective's players (:class:`~vaelab.objectives.Player`: networks with optimizers
+    of their own), then the model on the objective's loss."""
+
     def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
-        t = cfg.check().train
+        check_run(cfg)
+        t = cfg.train
         self.dist, self.device = distributed.setup(t.device)
         self.data = data if data is not None else load_run_data(cfg)
+        self.facts = self.data.facts
         self.cfg = cfg
         self.run = RunDir(out) if out is not None else None
+        self._check_facts()
 
         torch.manual_seed(t.seed)  # weight initialization
-        self.model = build_model(cfg).to(self.device)
+        self.model = build_model(cfg, self.facts).to(self.device)
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
                                     fused=self.device.type in ("cpu", "cuda"))
@@ -100,15 +103,8 @@ class Trainer:
             raise ConfigError(f"train.batch_size {b} is larger than the training set ({n} examples)")
         self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
-        cfg.objective.dataset_size = n
-        objective = OBJECTIVES.get(cfg.objective.name)
-        family, trains = MODELS.get(cfg.model.name).family, getattr(objective, "family", "vae")
-        if family != trains:
-            raise ConfigError(f"objective {cfg.objective.name!r} trains {trains} models; {cfg.model.name!r} is a "
-                              f"{family} model")
-        self.objective = objective(cfg, self.total_steps)
-        if hasattr(self.objective, "to"):  # an objective with networks of its own (FactorVAE's discriminator)
-            self.objective.to(self.device)
+        self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.facts, self.total_steps).to(self.device)
+        self.players = self.objective.players()
         self.train_x = self.data.train.x.to(self.device)
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
@@ -122,30 +118,47 @@ class Trainer:
         self._t0 = self._progress_t = time.perf_counter()
 
     # --------------------------------------------------------------------------------- state
+    def _check_facts(self) -> None:
+        """A resumed run's data must be what its model was built for."""
+        if self.run is None or not self.run.config.exists():
+            return
+        try:
+            recorded = self.run.facts()
+        except RunDirError:
+            return  # a run stopped before its first step
+        now = self.facts.to_dict()
+        if {k: recorded.get(k) for k in ("shape", "num_classes")} != {k: now[k] for k in ("shape", "num_classes")}:
+            raise ConfigError(f"{self.run.path} was trained on data of shape {recorded.get('shape')} with "
+                              f"{recorded.get('num_classes')} classes; its dataset now gives shape {now['shape']} with "
+                              f"{now['num_classes']} classes (a changed data option or data directory?)")
+
     @staticmethod
-    def _zero_sums() -> dict[str, float]:
-        return {"n": 0.0}
+    def _zero_sums() -> dict[str, list[float]]:
+        return {}  # log name -> [sum over examples, examples]
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": self.opt, **{p.name: p.optimizer for p in self.players}}
 
     def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        opt_tensors, groups = checkpoint.optimizer_state(self.opt)
-        # an objective with state of its own (FactorVAE's discriminator) saves it too
-        obj_tensors, obj_meta = self.objective.state_tensors() if hasattr(self.objective, "state_tensors") else ({}, None)
         tensors = {**checkpoint.prefixed("model", self.model.state_dict()),
-                   **checkpoint.prefixed("optim", opt_tensors),
-                   **checkpoint.prefixed("objective", obj_tensors),
+                   **checkpoint.prefixed("objective", self.objective.state_dict()),
                    "trainer.rng_cpu": torch.get_rng_state()}
+        groups = {}
+        for name, opt in self._optimizers().items():
+            opt_tensors, groups[name] = checkpoint.optimizer_state(opt)
+            tensors |= checkpoint.prefixed(f"optim.{name}", opt_tensors)
         meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best, "sums": self.sums,
-                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups,
-                "objective": obj_meta}
+                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups}
         return tensors, meta
 
     def load_state(self, path: str | Path) -> None:
         tensors, meta = checkpoint.load(path)
         self.model.load_state_dict(checkpoint.unprefixed("model", tensors))
-        checkpoint.load_optimizer_state(self.opt, checkpoint.unprefixed("optim", tensors), meta["optim_groups"])
+        self.objective.load_state_dict(checkpoint.unprefixed("objective", tensors))
+        for name, opt in self._optimizers().items():
+            checkpoint.load_optimizer_state(opt, checkpoint.unprefixed(f"optim.{name}", tensors),
+                                            meta["optim_groups"][name])
         self.sums = meta["sums"]
-        if hasattr(self.objective, "load_state_tensors"):
-            self.objective.load_state_tensors(checkpoint.unprefixed("objective", tensors), meta["objective"])
         torch.set_rng_state(tensors["trainer.rng_cpu"])
         self.step, self.best = meta["step"], meta["best"]
         self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta["stopped_early"]
@@ -170,11 +183,12 @@ class Trainer:
         idx = batch[lo:hi]  # this rank's slice of the global batch
         x = self.train_x[idx]
         y = None if self.train_y is None else self.train_y[idx]
+        player_logs = self._step_players()
         with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
             if self.cfg.data.binarize == "dynamic":
                 x = binarize.dynamic(x)
             loss, logs = self.objective(self.net, x, y, self.step)
-        logs = {k: float(v) for k, v in logs.items()}
+        logs = {k: float(v) for k, v in logs.items()} | player_logs
         finite, self.stopping = self._agree(math.isfinite(logs["loss"]), self.stop_requests.signal != 0)
         if not finite:
             where = f" ({self.run.last} holds the last good state)" if self.run else ""
@@ -185,11 +199,29 @@ class Trainer:
         if self.cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.opt.step()
-        self.sums["n"] += len(idx)
         for k, v in logs.items():
             if k not in SCHEDULE_KEYS:
-                self.sums[k] = self.sums.get(k, 0.0) + v * len(idx)
+                total = self.sums.setdefault(k, [0.0, 0.0])
+                total[0] += v * len(idx)
+                total[1] += len(idx)
         self.step += 1
+        return logs
+
+    def _step_players(self) -> dict[str, float]:
+        """One update of each of the objective's players (their gradients averaged over ranks); their losses."""
+        logs = {}
+        for player in self.players:
+            loss = player.loss(self.step)
+            if loss is None:
+                continue
+            player.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.dist.enabled:
+                for p in player.module.parameters():
+                    if p.grad is not None:
+                        self.dist.all_reduce_sum(p.grad).div_(self.dist.world_size)
+            player.optimizer.step()
+            logs[f"{player.name}_loss"] = float(loss.detach())
         return logs
 
     def _agree(self, finite: bool, stop: bool) -> tuple[bool, bool]:
@@ -204,7 +236,7 @@ class Trainer:
         """Train to ``total_steps`` (or early stop); return the last epoch's log record."""
         t = self.cfg.train
         if self.run is not None and self.dist.is_main:
-            self.run.prepare(self.cfg, keep_until_step=self.step)
+            self.run.prepare(self.cfg, self.facts.to_dict(), keep_until_step=self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}",
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
@@ -252,12 +284,13 @@ class Trainer:
                                  "logs": logs})
 
     def _end_epoch(self, epoch: int, logs: dict) -> dict:
-        sums = dict(zip(self.sums, self.dist.all_reduce_sum(torch.tensor(list(self.sums.values()),
-                                                                          dtype=torch.float64, device=self.device))))
+        totals = self.dist.all_reduce_sum(torch.tensor(list(self.sums.values()), dtype=torch.float64,
+                                                       device=self.device).reshape(-1, 2))
+        means = {k: (s / n).item() for k, (s, n) in zip(self.sums, totals)}  # every rank logs the same keys
         self.sums = self._zero_sums()
         val = self._validate()
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
-                  **{f"train/{k}": (v / sums["n"]).item() for k, v in sums.items() if k != "n"},
+                  **{f"train/{k}": v for k, v in means.items()},
                   **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
                   **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
         if val["loss"] < self.best:

@@ -33,8 +33,8 @@ for r in selected:
     with ui.errors_shown(stop=False):
         cfg = r.run.load_config()
         table["model"][r.name], table["dataset"][r.name] = cfg.model.name, cfg.data.name
-        table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family == "vae" else "n/a"
-        table["latent / codes"][r.name] = cfg.model.latent_dim if r.family == "vae" else cfg.vq.codebook_size
+        table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family.density else "n/a"
+        table["latent / codes"][r.name] = r.family.size(cfg)
     for key, title in METRICS.items():
         value = (r.eval() or {}).get(key)
         if value is not None:
@@ -48,7 +48,7 @@ if points:
 else:
     st.caption("evaluate VAE runs to place them here")
 
-vaes = [r for r in selected if r.family == "vae"]
+vaes = [r for r in selected if r.can("traverse")]
 if vaes:
     st.subheader("traversals")
     left, right = st.columns(2)

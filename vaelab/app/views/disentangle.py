@@ -7,7 +7,7 @@ from vaelab.data.factors import FACTOR_DATASETS
 from vaelab.viz import kl_per_dim_figure, mi_matrix_figure
 
 st.title("Disentanglement")
-info = ui.pick_run("vae")
+info = ui.pick_run("disentangle")
 result = info.disentanglement()
 if result is None:
     st.info(f"{info.name} has no disentanglement.json yet: `vaelab disentangle {info.path}` computes it on a "

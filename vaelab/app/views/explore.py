@@ -8,7 +8,7 @@ from vaelab.app.upload import image_tensor
 from vaelab.viz import code_traversal, decode_edited, dims_by_kl, interpolation, latent_map, reconstructions, samples
 
 st.title("Explore")
-info, cfg, model = ui.open_run("vae")
+info, cfg, model = ui.open_run("explore")
 st.caption(f"**{cfg.model.name}** on **{cfg.data.name}**: {model.latent_dim} latent dimensions, "
            f"{cfg.model.arch} networks, {cfg.model.prior} prior, {cfg.model.posterior} posterior"
            + (", a PixelCNN decoder: images are drawn pixel by pixel, give it a moment" if cfg.model.decoder ==
@@ -65,13 +65,13 @@ elif view == "traversal":
         i = st.number_input("test image", 0, len(test) - 1, 0)
         x, y, key = test.x[i:i + 1], label_of(i), f"test{i}"
     elif source == "uploaded image":
-        c, h, w = cfg.model.input_shape
+        c, h, w = info.facts.shape
         upload = st.file_uploader(f"a {w}x{h} {'colour' if c == 3 else 'grey'} image",
                                   type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
         if upload is None:
             st.stop()
         with ui.errors_shown():
-            x = image_tensor(upload.getvalue(), upload.name, tuple(cfg.model.input_shape))
+            x = image_tensor(upload.getvalue(), upload.name, info.facts.shape)
         if model.conditional:
             y = torch.tensor([st.selectbox("its class", range(model.num_classes))])
         key = f"upload-{upload.file_id}"

@@ -10,13 +10,12 @@ from vaelab.cli import parser, train_config
 from vaelab.config import ConfigError
 from vaelab.data import DATASETS
 from vaelab.models import MODELS
-from vaelab.models.networks import ENCODERS
-from vaelab.models.vqvae import VQ_NETWORKS
+from vaelab.registry import Registry
 
 st.title("Train")
 root = ui.runs_root()
 
-models = [m for m in MODELS if MODELS.get(m).family != "prior"]
+models = [m for m in MODELS if MODELS.get(m).family.user_trained]
 left, right = st.columns(2)
 model = left.selectbox("model", models, index=models.index("beta-vae"),
                        help="\n".join(f"- **{m}**: {MODELS.get(m).about}" for m in models))
@@ -25,10 +24,10 @@ datasets = list(DATASETS)
 dataset = right.selectbox("dataset", datasets, index=datasets.index("fashion-mnist"))
 data_dir = right.text_input("data directory (optional)", help="the folder holding the dataset's files; empty: "
                             "$VAELAB_DATA, ~/.cache/vaelab and the standard places")
-archs = list(VQ_NETWORKS) if spec.family == "vq" else list(ENCODERS)
+archs = Registry.of_kind(spec.family.archs).names()
 arch = left.selectbox("architecture", archs, index=archs.index(spec.presets.get("model", {}).get("arch", "mlp")))
 sets = {"model.arch": arch}
-if spec.family == "vq":
+if spec.family.can("codes"):
     sets["vq.codebook_size"] = left.number_input("codebook size K", 2, 8192, 512)
     sets["vq.dim"] = left.number_input("code dimension D", 1, 1024, 64)
     sets["vq.beta"] = right.number_input("commitment weight β", 0.0, 10.0, 0.25)

@@ -8,7 +8,7 @@ from vaelab.app.runs import run_info
 from vaelab.viz import code_maps_figure, code_usage_figure, reconstructions, vq_samples
 
 st.title("VQ-VAE")
-info, cfg, model = ui.open_run("vq")
+info, cfg, model = ui.open_run("codes")
 with ui.errors_shown():
     test = ui.split(cfg)
 K = model.quantizer.num_codes
@@ -39,9 +39,9 @@ if prior.trained:
     temperature = t.slider("temperature", 0.1, 2.0, 1.0, 0.05)
     count = n.select_slider("samples", [8, 16, 32, 64], 16)
     seed = s.number_input("seed", 0, 2**31 - 1, 0)
-    prior_cfg, pixelcnn = ui.load(prior)
+    _, pixelcnn = ui.load(prior)
     with st.spinner("drawing codes position by position"):
-        images, nrow = vq_samples(model, pixelcnn, tuple(prior_cfg.model.input_shape), count, temperature,
+        images, nrow = vq_samples(model, pixelcnn, prior.facts.shape, count, temperature,
                                   torch.Generator().manual_seed(seed))
     ui.show_images(images, nrow)
 else:

@@ -1,8 +1,9 @@
 """Checkpoints as safetensors files: tensors plus JSON metadata, no pickle, written atomically.
 
-A training checkpoint holds ``model.*`` weights, ``optim.*`` optimizer state and
-``trainer.*`` tensors (RNG state, running sums) in one file, so model and trainer
-state can never disagree. :func:`load_weights` reads only the model part.
+A training checkpoint holds ``model.*`` weights, ``optim.<name>.*`` the state of each optimizer (``model``, and
+those of the objective's own networks), ``objective.*`` the objective's networks and buffers and ``trainer.*``
+tensors (RNG state) in one file, so model and trainer state can never disagree. :func:`load_weights` reads only
+the model part. Files of the first format (vaelab 0.1.0) are read through :func:`migrate_v1`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-FORMAT = "vaelab-checkpoint-1"
+FORMAT = "vaelab-checkpoint-2"
+FORMAT_V1 = "vaelab-checkpoint-1"
 
 
 class CheckpointError(RuntimeError):
@@ -52,9 +54,31 @@ def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is unreadable ({e}); it may be truncated") from None
     info = header.get("__metadata__", {})
-    if info.get("format") != FORMAT:
+    if info.get("format") not in (FORMAT, FORMAT_V1):
         raise CheckpointError(f"{path} is not a vaelab checkpoint (format {info.get('format')!r}, want {FORMAT})")
-    return tensors, json.loads(info["meta"])
+    meta = json.loads(info["meta"])
+    return migrate_v1(tensors, meta) if info["format"] == FORMAT_V1 else (tensors, meta)
+
+
+def migrate_v1(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
+    """A first-format checkpoint in the second format: the model's optimizer ``optim.*`` -> ``optim.model.*``, an
+    objective's own optimizer ``objective.disc_opt.*`` -> ``optim.disc.*`` (FactorVAE's discriminator, the only one
+    then), their param groups under ``optim_groups[name]``, and the epoch's running sums as (sum, count) pairs."""
+    if "optim_groups" not in meta:  # a best checkpoint: model weights only
+        return tensors, meta
+    renamed = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            k = "optim.model." + k.removeprefix("optim.")
+        elif k.startswith("objective.disc_opt."):
+            k = "optim.disc." + k.removeprefix("objective.disc_opt.")
+        renamed[k] = v
+    groups = {"model": meta["optim_groups"]}
+    if meta.get("objective"):
+        groups["disc"] = meta["objective"]["groups"]
+    n = meta["sums"].get("n", 0.0)
+    sums = {k: [v, n] for k, v in meta["sums"].items() if k != "n"}
+    return renamed, {**{k: v for k, v in meta.items() if k != "objective"}, "optim_groups": groups, "sums": sums}
 
 
 def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

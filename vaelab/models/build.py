@@ -1,0 +1,157 @@
+"""Models by name: presets over each family's one builder. Each entry of :data:`MODELS` says which family builds it
+and which config values its name implies (``beta-vae`` is a VAE with beta = 4; ``cvae`` a conditional one).
+Builders take the run config and the data facts (:class:`~vaelab.data.DataFacts`) the model is built for."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ..config import ConfigError, ModelConfig, RunConfig
+from ..data import DataFacts
+from ..registry import Registry
+from .family import CODE_PRIOR, VAE, VQ, Family
+from .flows import IAFPosterior, PlanarPosterior
+from .hierarchical import HierarchicalVAE
+from .likelihood import LIKELIHOODS
+from .networks import DECODERS, ENCODERS
+from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
+from .posterior import GaussianPosterior
+from .prior import PRIORS
+from .quantizer import VectorQuantizer
+from .vae import VAE as VAEModel
+from .vqvae import VQ_NETWORKS, VQVAE
+
+
+@dataclass
+class ModelSpec:
+    family: Family
+    about: str
+    presets: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides the name implies
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+POSTERIORS: Registry = Registry("posterior")
+POSTERIORS.register("gaussian")(GaussianPosterior)
+POSTERIORS.register("planar")(PlanarPosterior)
+POSTERIORS.register("iaf")(IAFPosterior)
+
+
+def image_shape(facts: DataFacts) -> tuple[int, int, int]:
+    if len(facts.shape) != 3:
+        raise ConfigError(f"this model takes images [C, H, W]; the data are {list(facts.shape)}")
+    return tuple(facts.shape)
+
+
+def decoder_and_likelihood(cfg: ModelConfig, shape: tuple[int, int, int], in_features: int
+                           ) -> tuple[nn.Module, nn.Module]:
+    """p(x|z) as (network z -> parameters, likelihood), or a PixelCNN that is both (z passes unchanged)."""
+    if cfg.decoder == "pixelcnn":
+        try:
+            return nn.Identity(), PixelCNNLikelihood(shape, in_features, cfg.pixelcnn_dim, cfg.pixelcnn_layers)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    if cfg.decoder != "network":
+        raise ConfigError(f"unknown model.decoder {cfg.decoder!r}; known: network, pixelcnn")
+    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    decoder = DECODERS.get(cfg.arch)(in_features, shape, **options)
+    return decoder, LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+
+
+@VAE.builder
+def build_vae(run: RunConfig, facts: DataFacts) -> nn.Module:
+    """A VAE from parts; with ``model.layers`` (latent sizes, bottom first) a hierarchical one."""
+    cfg = run.model
+    if cfg.layers:
+        return build_hierarchical(cfg, facts)
+    shape = image_shape(facts)
+    if cfg.conditional and facts.num_classes < 2:
+        raise ConfigError(f"model {cfg.name!r} is conditional, but the data have no labels (a labelled dataset "
+                          f"has at least 2 classes)")
+    num_classes = facts.num_classes if cfg.conditional else 0
+    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    encoder = ENCODERS.get(cfg.arch)(shape, **options)
+    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.latent_dim + num_classes)
+    q = POSTERIORS.get(cfg.posterior)(encoder.out_features + num_classes, cfg.latent_dim, flows=cfg.flows)
+    if cfg.prior == "vampprior" and num_classes:
+        raise ConfigError("the VampPrior's pseudo-inputs carry no labels: use it without conditional")
+    prior = PRIORS.get(cfg.prior)(cfg.latent_dim, components=cfg.prior_components, shape=shape)
+    return VAEModel(encoder, q, prior, decoder, likelihood, cfg.latent_dim, num_classes)
+
+
+def build_hierarchical(cfg: ModelConfig, facts: DataFacts) -> HierarchicalVAE:
+    shape = image_shape(facts)
+    if cfg.conditional:
+        raise ConfigError("hierarchical models are not conditional (model.conditional with model.layers)")
+    options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    encoder = ENCODERS.get(cfg.arch)(shape, **options)
+    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.layers[0])
+    width = cfg.hidden[-1] if cfg.hidden else 256
+    top_in = encoder.out_features if len(cfg.layers) == 1 else width
+    top_q = POSTERIORS.get(cfg.posterior)(top_in, cfg.layers[-1], flows=cfg.flows)
+    prior = PRIORS.get(cfg.prior)(cfg.layers[-1], components=cfg.prior_components, shape=shape)
+    try:
+        return HierarchicalVAE(encoder, top_q, prior, decoder, likelihood, cfg.layers, width, cfg.activation,
+                               ladder=cfg.inference == "ladder")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+@VQ.builder
+def build_vqvae(run: RunConfig, facts: DataFacts) -> VQVAE:
+    shape, vq = image_shape(facts), run.vq
+    if shape[1] % 4 or shape[2] % 4:
+        raise ConfigError(f"VQ-VAE encoders halve the image twice: height and width must be multiples of 4, got {shape}")
+    encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden)
+    quantizer = VectorQuantizer(vq.codebook_size, vq.dim, ema=vq.ema, decay=vq.decay, kmeans_init=vq.kmeans_init,
+                                dead_after=vq.dead_after, lookup_dim=vq.lookup_dim, cosine=vq.cosine)
+    return VQVAE(encoder, decoder, quantizer, LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model))
+
+
+@CODE_PRIOR.builder
+def build_prior(run: RunConfig, facts: DataFacts) -> GatedPixelCNN:
+    p = run.code_prior
+    return GatedPixelCNN(run.vq.codebook_size, dim=p.dim, layers=p.layers, kernel=p.kernel)
+
+
+def preset(name: str, family: Family, about: str, presets: dict[str, Any] | None = None) -> None:
+    MODELS.register(name)(ModelSpec(family, about, presets or {}))
+
+
+preset("vae", VAE, "VAE (Kingma & Welling 2014), MLP or conv (model.arch)")
+preset("beta-vae", VAE, "beta-VAE (Higgins et al. 2017): KL weighted by beta, with warm-up/cyclical/capacity schedules",
+       {"kl": {"beta": 4.0}})
+preset("vampprior", VAE, "VAE with a VampPrior (Tomczak & Welling 2018): a mixture of the posterior at learned "
+       "pseudo-inputs", {"model": {"prior": "vampprior"}})
+preset("flow-vae", VAE, "VAE with a normalizing-flow posterior: planar (Rezende & Mohamed 2015) or IAF (Kingma et al. "
+       "2016)", {"model": {"posterior": "iaf"}})
+preset("hvae", VAE, "hierarchical VAE: Ladder VAE (Sønderby et al. 2016) or bottom-up (model.inference), model.layers",
+       {"model": {"layers": [32, 16]}})
+preset("beta-tcvae", VAE, "beta-TC-VAE (Chen et al. 2018): the KL split into MI, total correlation, dimension-wise KL",
+       {"objective": {"name": "beta-tc"}})
+preset("factorvae", VAE, "FactorVAE (Kim & Mnih 2018): total correlation from a discriminator with its own optimizer",
+       {"objective": {"name": "factor"}})
+preset("dip-vae", VAE, "DIP-VAE (Kumar et al. 2018): the aggregate posterior's covariance pushed to I (objective "
+       "dip-i/ii)", {"objective": {"name": "dip-ii"}})
+preset("pixel-vae", VAE, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
+       {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}})
+preset("cvae", VAE, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
+       {"model": {"conditional": True}})
+preset("vqvae", VQ, "VQ-VAE (van den Oord et al. 2017): EMA codebook, k-means init, dead-code restarts, PixelCNN prior",
+       {"model": {"arch": "vq-conv", "likelihood": "gaussian", "sigma": 0.1}, "data": {"binarize": "none"},
+        "objective": {"name": "vq"}})
+preset("pixelcnn-prior", CODE_PRIOR, "gated PixelCNN (van den Oord et al. 2016) over a VQ-VAE's codes; made by "
+       "`vaelab train-prior`", {"objective": {"name": "prior"}, "data": {"binarize": "none"}})
+
+
+def family_of(cfg: RunConfig) -> Family:
+    """The family of the model a run config names."""
+    return MODELS.get(cfg.model.name).family
+
+
+def build_model(cfg: RunConfig | ModelConfig, facts: DataFacts) -> nn.Module:
+    """The model a run config describes (a bare ModelConfig stands for a run with defaults elsewhere), built for
+    data with ``facts``."""
+    run = cfg if isinstance(cfg, RunConfig) else RunConfig(model=cfg)
+    return family_of(run).build(run, facts)
