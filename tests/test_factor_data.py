@@ -13,6 +13,7 @@ from vaelab.data import (
     load_factor_dataset,
 )
 from vaelab.data import factors as factors_module
+from vaelab.registry import Registry
 
 
 @pytest.fixture(autouse=True)
@@ -376,3 +377,24 @@ def test_npz_factor_dataset_grey_and_bad_files(tmp_path):
         load_factor_dataset("npz")
     with pytest.raises(DataError, match="unknown factor dataset 'shapes'"):
         load_factor_dataset("shapes")
+
+
+# --- the registry ------------------------------------------------------------------------------------------
+
+
+def test_factor_datasets_are_found_through_the_registry(monkeypatch, tmp_path):
+    assert factors_module.FACTOR_DATASETS.names() == ["3dshapes", "dsprites", "dsprites-procedural", "npz"]
+    known = "known: 3dshapes, dsprites, dsprites-procedural, npz$"
+    with pytest.raises(DataError, match="^unknown factor dataset 'toy'; " + known):
+        load_factor_dataset("toy")
+    toys, calls = Registry("factor dataset"), []
+
+    @toys.register("toy")  # a new factor dataset is one registered loader
+    def load_toy(data_dir, download):
+        calls.append((data_dir, download))
+        return SPRITES
+
+    monkeypatch.setattr(factors_module.registry, "FACTOR_DATASETS", toys)
+    assert load_factor_dataset("toy", tmp_path, download=False) is SPRITES and calls == [(tmp_path, False)]
+    with pytest.raises(DataError, match="^unknown factor dataset 'npz'; known: toy$"):
+        load_factor_dataset("npz")
