@@ -115,7 +115,7 @@ def test_jobs_record_failure_and_stop(tmp_path):
         time.sleep(0.2)
     job = jobs.status(tmp_path / "f", "train")
     assert failed.running and job.state == "failed" and job.info["returncode"] == 2
-    assert "unknown dataset 'no-such-data'" in job.log_tail()
+    assert "data.name must be one of" in job.log_tail() and "got 'no-such-data'" in job.log_tail()
 
     jobs.start(tmp_path / "s", "train", ["train", "--dataset", "digits", "--epochs", "500", "--set",
                                          "model.hidden=[16]", "--out", str(tmp_path / "s")])

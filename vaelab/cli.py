@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split
 from .eval import evaluate
+from .measures import MEASURES
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
@@ -118,9 +120,7 @@ def cmd_eval(args) -> None:
     result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True)
-    rows = [("split", args.split)] + [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
-    if "prior_bits_per_code" in result:
-        rows.append(("prior bits per code", result["prior_bits_per_code"]))
+    rows = [("split", args.split)] + [(_title(k), result[k]) for k in EVAL_SHOWN if k in result]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
                  ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
@@ -133,9 +133,14 @@ def cmd_eval(args) -> None:
     print(f"wrote {RunDir(args.run).eval}")
 
 
-EVAL_NAMES = {"n": "examples", "nelbo": "negative ELBO (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)",
-              "mse": "MSE (per pixel)", "psnr": "PSNR (dB)", "ssim": "SSIM", "active_units": "active units",
-              "perplexity": "codebook perplexity", "codes_used": "codes used (fraction)", "dead_codes": "dead codes"}
+EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
+              "dead_codes", "prior_bits_per_code")
+
+
+def _title(key: str) -> str:
+    """A measure's name in the eval table, with its unit and which way is better (vaelab.measures)."""
+    m = MEASURES[key]
+    return f"{m.title} {m.arrow}".strip()
 
 
 def _out(args, default: str) -> Path:
@@ -262,11 +267,22 @@ def cmd_traverse(args) -> None:
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 
 
-def cmd_app(args) -> None:
-    from .app import launch
+APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
+APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
+
+def cmd_app(args) -> None:
+    """Serve the app on http://HOST:PORT over the run directories in ``--runs`` (replaces this process)."""
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        raise ConfigError("the app needs Streamlit: pip install 'vaelab[app]'") from None
     print(f"vaelab app: http://{args.host}:{args.port}  (runs in {Path(args.runs).resolve()})", flush=True)
-    launch(args.runs, args.host, args.port)
+    os.environ[APP_RUNS_ENV] = str(Path(args.runs).resolve())
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.address",
+                              args.host, "--server.port", str(args.port), "--server.headless", "true",
+                              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                              "--client.toolbarMode", "viewer"])
 
 
 # ------------------------------------------------------------------------------------ parser

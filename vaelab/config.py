@@ -328,8 +328,10 @@ def migrate_v1(d: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     the config; the objective's options move into its own group (``objective.tc_beta`` -> ``objective.btc.beta``)."""
     d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
     model, objective = d.get("model", {}), d.get("objective", {})
-    shape = model.pop("input_shape", None)
-    facts = {"shape": shape, "num_classes": model.pop("num_classes", 0), "train_size": objective.pop("dataset_size", 0)}
+    facts = {"shape": model.pop("input_shape", None), "train_size": objective.pop("dataset_size", 0)}
+    num_classes = model.pop("num_classes", 0)
+    if model.get("conditional"):  # else version 1 left it 0, whatever the data had
+        facts["num_classes"] = num_classes
     group = option_group("objective", objective.get("name", "elbo"))
     moved = {}
     for old, (key, new) in V1_OBJECTIVE_KEYS.items():

@@ -127,7 +127,8 @@ class Trainer:
         except RunDirError:
             return  # a run stopped before its first step
         now = self.facts.to_dict()
-        if {k: recorded.get(k) for k in ("shape", "num_classes")} != {k: now[k] for k in ("shape", "num_classes")}:
+        keys = [k for k in ("shape", "num_classes") if k in recorded]  # a version-1 run may not know its classes
+        if any(recorded[k] != now[k] for k in keys):
             raise ConfigError(f"{self.run.path} was trained on data of shape {recorded.get('shape')} with "
                               f"{recorded.get('num_classes')} classes; its dataset now gives shape {now['shape']} with "
                               f"{now['num_classes']} classes (a changed data option or data directory?)")

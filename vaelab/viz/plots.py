@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-TITLES = {"loss": "training loss", "nelbo": "negative ELBO (nats)", "recon": "reconstruction -log p(x|z) (nats)",
-          "kl": "KL (nats)", "perplexity": "codebook perplexity", "codes_used": "fraction of codes used"}
+from ..measures import measure
+
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -32,7 +32,7 @@ def curves_figure(records: list[dict], max_panels: int = 6) -> Figure | None:
             if f"{split}/{key}" in records[-1]:
                 ax.plot(epochs, [r.get(f"{split}/{key}", float("nan")) for r in records], style, marker="o", ms=3,
                         label=split)
-        ax.set_title(TITLES.get(key, key))
+        ax.set_title(measure(key).title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()

@@ -5,6 +5,7 @@ import streamlit as st
 from vaelab.api import evaluate_run
 from vaelab.app import ui
 from vaelab.app.runs import find_runs
+from vaelab.measures import MEASURES
 from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
 
 st.title("Compare")
@@ -25,9 +26,7 @@ if missing:
                 evaluate_run(r.path)
         st.rerun()
 
-METRICS = {"nelbo": "negative ELBO (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)",
-           "nll": "NLL, importance sampled (nats)", "mse": "MSE per pixel", "psnr": "PSNR (dB)", "ssim": "SSIM",
-           "active_units": "active units", "perplexity": "codebook perplexity", "codes_used": "codes used"}
+SHOWN = ("nelbo", "recon", "kl", "nll", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used")
 table = {"model": {}, "dataset": {}, "beta": {}, "latent / codes": {}}
 for r in selected:
     with ui.errors_shown(stop=False):
@@ -35,10 +34,10 @@ for r in selected:
         table["model"][r.name], table["dataset"][r.name] = cfg.model.name, cfg.data.name
         table["beta"][r.name] = f"{cfg.kl.beta:g} ({cfg.kl.schedule})" if r.family.density else "n/a"
         table["latent / codes"][r.name] = r.family.size(cfg)
-    for key, title in METRICS.items():
+    for key in SHOWN:
         value = (r.eval() or {}).get(key)
         if value is not None:
-            table.setdefault(title, {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
+            table.setdefault(f"{MEASURES[key].title} {MEASURES[key].arrow}", {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
 
 st.subheader("rate and distortion")

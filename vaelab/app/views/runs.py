@@ -3,6 +3,7 @@ import streamlit as st
 
 from vaelab.app import ui
 from vaelab.app.runs import find_runs
+from vaelab.measures import MEASURES
 
 st.title("vaelab runs")
 root = ui.runs_root()
@@ -25,7 +26,9 @@ for r in runs:
            "best val loss": records[-1].get("val/best_loss") if records else None}
     row |= {k: v for k, v in (r.eval() or {}).items() if k in HEADLINE}
     rows.append(row)
-st.dataframe(rows, hide_index=True)
+columns = {k: st.column_config.NumberColumn(f"{MEASURES[k].label} {MEASURES[k].arrow}", help=MEASURES[k].help)
+           for k in HEADLINE}
+st.dataframe(rows, hide_index=True, column_config=columns)
 for r in runs:
     if r.error:
         st.error(f"{r.name}: {r.error}")

@@ -1,0 +1,78 @@
+"""The one table of the numbers vaelab reports: each key's label, unit, which way is better and what it means.
+
+The command line's tables, the figures' titles and every page of the app take their names and explanations from
+:data:`MEASURES`, so a number reads the same everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str  # as in eval.json and metrics.jsonl
+    label: str
+    unit: str  # "" when it has none
+    better: str | None  # "higher" | "lower" | None (neither: a description, not a score)
+    about: str  # one line: what it is
+
+    @property
+    def title(self) -> str:
+        """The label with its unit: "negative ELBO (nats)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    @property
+    def arrow(self) -> str:
+        return {"higher": "↑", "lower": "↓"}.get(self.better, "")
+
+    @property
+    def help(self) -> str:
+        """The one-line explanation with which way is better, for tooltips."""
+        way = f" {self.better.capitalize()} is better." if self.better else ""
+        return f"{self.about}.{way}"
+
+
+MEASURES: dict[str, Measure] = {m.key: m for m in [
+    Measure("n", "examples", "", None, "Examples evaluated"),
+    Measure("loss", "training loss", "", "lower", "What training minimizes: the objective's loss per example"),
+    Measure("nelbo", "negative ELBO", "nats", "lower",
+            "-E_q[log p(x|z)] + KL(q(z|x) || p(z)), an upper bound on -log p(x), per example"),
+    Measure("recon", "reconstruction", "nats", "lower", "-log p(x|z), the distortion: nats per example"),
+    Measure("kl", "KL", "nats", None, "KL(q(z|x) || p(z)), the rate: nats that z carries about x, per example"),
+    Measure("nll", "NLL, importance sampled", "nats", "lower",
+            "-log p(x) estimated with K importance samples (Burda et al. 2016), per example"),
+    Measure("bpd", "bits per dimension", "bits", "lower", "The NLL in bits per data dimension"),
+    Measure("gap", "-ELBO - NLL", "nats", "lower", "How far the ELBO is below log p(x): KL(q(z|x) || p(z|x))"),
+    Measure("mse", "MSE", "per pixel", "lower", "Mean squared error of the reconstruction, per pixel"),
+    Measure("psnr", "PSNR", "dB", "higher", "Peak signal-to-noise ratio of the reconstruction, peak 1"),
+    Measure("ssim", "SSIM", "", "higher",
+            "Structural similarity of the reconstruction (Wang et al. 2004), 1 for a perfect one"),
+    Measure("active_units", "active units", "", None,
+            "Latent dimensions whose posterior mean varies over the data, Cov_x(E_q[z_i]) > 0.01 (Burda et al. 2016)"),
+    Measure("perplexity", "codebook perplexity", "", "higher",
+            "exp(entropy of the codes' use): how many codes are effectively used"),
+    Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),
+    Measure("dead_codes", "dead codes", "", "lower", "Codes no training batch used lately"),
+    Measure("bits_per_code", "bits per code", "bits", "lower", "-log2 p(code grid) per code position, under the prior"),
+    Measure("prior_bits_per_code", "prior bits per code", "bits", "lower",
+            "The code prior's -log2 p(codes) per code position on the evaluated images"),
+    Measure("capacity", "KL capacity", "nats", None, "The KL target C of the capacity schedule (Burgess et al. 2018)"),
+    Measure("beta", "beta", "", None, "The KL weight at this step"),
+    Measure("codebook", "codebook loss", "", "lower", "||sg[z_e] - e||^2 summed over the code grid"),
+    Measure("commitment", "commitment loss", "", "lower", "||z_e - sg[e]||^2 summed over the code grid"),
+    Measure("tc", "total correlation", "nats", "lower", "KL(q(z) || prod_j q(z_j)): dependence between latents"),
+    Measure("mi", "index-code MI", "nats", None, "I(x; z) under q (Chen et al. 2018)"),
+    Measure("dw_kl", "dimension-wise KL", "nats", None, "sum_j KL(q(z_j) || p(z_j)) (Chen et al. 2018)"),
+    Measure("dip", "DIP penalty", "", "lower", "The DIP-VAE covariance penalty (Kumar et al. 2018)"),
+    Measure("disc_loss", "discriminator loss", "nats", None, "The cross-entropy of the objective's discriminator"),
+]}
+
+
+def measure(key: str) -> Measure:
+    """The measure of ``key`` (a logged ``kl_2`` or a ``val/recon`` reads as its base), or a plain one."""
+    base = key.split("/")[-1]
+    if base in MEASURES:
+        return MEASURES[base]
+    if base.startswith("kl_") and base[3:].isdigit():
+        return Measure(base, f"KL of layer {base[3:]}", "nats", None, f"The KL of stochastic layer {base[3:]}")
+    return Measure(base, base.replace("_", " "), "", None, base)
