@@ -77,6 +77,27 @@ def test_iaf_log_q_includes_the_log_determinant():
     assert log_q.item() == pytest.approx(expected.item(), abs=1e-4)
 
 
+def test_iaf_log_determinant_is_finite_when_the_gate_saturates():
+    torch.manual_seed(3)
+    post = IAFPosterior(6, 3, flows=2, hidden=8)
+    pre = torch.tensor([-100.0, 100.0, -100.0])  # the gates' pre-activations s + 1.5: sigma = e^-100 and 1 - e^-100
+    with torch.no_grad():
+        for made in post.mades:
+            made.out.weight.zero_()
+            made.out.bias[3:] = pre - 1.5
+    h = torch.randn(2, 6, requires_grad=True)
+    q = post(h)
+    with batch_noise(0):
+        z, log_q = q.rsample_and_log_prob()
+    with batch_noise(0):
+        z0 = q.base.rsample()
+    log_det = torch.nn.functional.logsigmoid(pre.double()).sum()  # -200, per step
+    torch.testing.assert_close(log_q.double(), q.base.log_prob(z0).double() - 2 * log_det, rtol=0, atol=1e-4)
+    log_q.sum().backward()
+    grads = [h.grad, *(p.grad for p in post.parameters())]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
 def test_vampprior_with_one_pseudo_input_is_the_gaussian_it_encodes():
     prior = VampPrior(2, components=1, shape=(3,))
     net = torch.nn.Linear(3, 4)
