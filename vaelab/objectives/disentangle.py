@@ -1,7 +1,8 @@
 """Objectives that penalize dependence between latent dimensions: beta-TC-VAE, FactorVAE, DIP-VAE.
 
 All use the reconstruction term of the ELBO and each example's posterior N(mu, diag(s^2)); their penalties
-are functions of the minibatch's posteriors and samples.
+are functions of the minibatch's posteriors and samples. Each objective's ``check`` (the trainer calls it
+before loading data) refuses the models that have no such posterior.
 """
 from __future__ import annotations
 
@@ -55,16 +56,25 @@ def tc_decomposition(z, mu, logvar, log_pz, dataset_size: int, estimator: str = 
             "kl": log_qz_x - log_pz}
 
 
-def _gaussian_terms(model, x, y):
-    """One pass with the plain Gaussian posterior these objectives need."""
-    terms = model(x, y)
-    if not hasattr(terms.q, "logvar") or terms.z.dim() != 2:
-        raise ConfigError("this objective needs a one-sample diagonal Gaussian posterior (no flows, k = 1)")
-    return terms
+def check_one_gaussian_layer(cfg: RunConfig) -> None:
+    """ConfigError unless the run's model has the posterior these objectives read: one diagonal Gaussian
+    q(z|x) = N(mu, diag s^2) over the whole code, at one sample z per example. A hierarchical model's code is not
+    one (its lower layers' Gaussians depend on a drawn parent, so log q(z_i | x_j) from the concatenated means
+    and variances is wrong, and FactorVAE's discriminator is sized by model.latent_dim), a flow posterior is not
+    Gaussian, and they take one z, so objective.k > 1 would be ignored."""
+    m, o = cfg.model, cfg.objective
+    got = [f"model.layers {m.layers}"] if m.layers else []
+    got += [f"model.posterior {m.posterior}"] if m.posterior != "gaussian" else []
+    got += [f"objective.k {o.k}"] if o.k != 1 else []
+    if got:
+        raise ConfigError(f"objective {o.name!r} trains one-layer VAEs with a Gaussian posterior and one sample of z "
+                          f"(model.layers empty, model.posterior gaussian, objective.k 1); got {', '.join(got)}")
 
 
 class BetaTCObjective:
     """beta-TC-VAE (Chen et al. 2018, eq. 4): recon + alpha MI + beta TC + gamma dimension-wise KL."""
+
+    check = staticmethod(check_one_gaussian_layer)
 
     def __init__(self, cfg: RunConfig, total_steps: int):
         o = cfg.objective
@@ -73,7 +83,7 @@ class BetaTCObjective:
         self.o = o
 
     def __call__(self, model, x, y, step):
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         d = tc_decomposition(t.z, t.q.mu, t.q.logvar, t.log_pz, self.o.dataset_size, self.o.estimator)
         recon = -t.log_px_z.mean()
         mi, tc, dw = d["mi"].mean(), d["tc"].mean(), d["dw_kl"].mean()
@@ -110,13 +120,15 @@ class DIPObjective:
     """DIP-VAE (Kumar et al. 2018, eq. 6-7): ELBO + :func:`dip_penalty`; variant ``dip-i`` or ``dip-ii`` (the
     objective's name), ``lambda_d`` None for the variant's default (:func:`dip_lambda_d`)."""
 
+    check = staticmethod(check_one_gaussian_layer)
+
     def __init__(self, cfg: RunConfig, total_steps: int):
         o = cfg.objective
         self.variant, self.lambda_od = o.name, o.lambda_od
         self.lambda_d = dip_lambda_d(o.name, o.lambda_od, o.lambda_d)
 
     def __call__(self, model, x, y, step):
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         recon, kl = -t.log_px_z.mean(), t.kl.mean()
         penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.lambda_od, self.lambda_d)
         loss = recon + kl + penalty
@@ -155,6 +167,8 @@ class FactorObjective:
     The discriminator learns from each step's z after that step (a step behind the VAE, which the paper's
     alternating updates also are). Its weights and optimizer are saved in the run's checkpoints."""
 
+    check = staticmethod(check_one_gaussian_layer)
+
     def __init__(self, cfg: RunConfig, total_steps: int):
         self.o = cfg.objective
         self.disc = Discriminator(cfg.model.latent_dim, self.o.disc_hidden)
@@ -182,7 +196,7 @@ class FactorObjective:
 
     def __call__(self, model, x, y, step):
         d_loss = self._train_discriminator(self._pending) if self._pending is not None else torch.zeros(())
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         self._pending = t.z.detach()
         logits = self.disc(t.z)
         tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) - log(1 - D(z)), D = P(joint)

@@ -48,6 +48,19 @@ def load_run_data(cfg: RunConfig) -> Dataset:
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
 
 
+def checked_objective(cfg: RunConfig):
+    """The objective class ``cfg.objective.name`` names, after the checks that need no data: it trains the family
+    of ``cfg.model.name``, and its own ``check(cfg)``, where it has one, accepts the model settings."""
+    objective = OBJECTIVES.get(cfg.objective.name)
+    family, trains = MODELS.get(cfg.model.name).family, getattr(objective, "family", "vae")
+    if family != trains:
+        raise ConfigError(f"objective {cfg.objective.name!r} trains {trains} models; {cfg.model.name!r} is a "
+                          f"{family} model")
+    if hasattr(objective, "check"):
+        objective.check(cfg)
+    return objective
+
+
 class _StopRequests:
     """Ctrl-C or SIGTERM (a preempted job) while training: noted, and acted on at the next step boundary
     (all ranks at the same one), where the trainer saves a consistent checkpoint before it stops."""
@@ -82,6 +95,7 @@ def epoch_line(r: dict, epochs: int) -> str:
 class Trainer:
     def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
         t = cfg.check().train
+        objective = checked_objective(cfg)  # before any data is loaded
         self.dist, self.device = distributed.setup(t.device)
         self.data = data if data is not None else load_run_data(cfg)
         self.cfg = cfg
@@ -101,11 +115,6 @@ class Trainer:
         self.steps_per_epoch = n // b  # the last partial batch of each epoch is dropped
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
         cfg.objective.dataset_size = n
-        objective = OBJECTIVES.get(cfg.objective.name)
-        family, trains = MODELS.get(cfg.model.name).family, getattr(objective, "family", "vae")
-        if family != trains:
-            raise ConfigError(f"objective {cfg.objective.name!r} trains {trains} models; {cfg.model.name!r} is a "
-                              f"{family} model")
         self.objective = objective(cfg, self.total_steps)
         if hasattr(self.objective, "to"):  # an objective with networks of its own (FactorVAE's discriminator)
             self.objective.to(self.device)
