@@ -59,9 +59,9 @@ def tc_decomposition(z, mu, logvar, log_pz, dataset_size: int, estimator: str = 
 def check_one_gaussian_layer(cfg: RunConfig) -> None:
     """ConfigError unless the run's model has the posterior these objectives read: one diagonal Gaussian
     q(z|x) = N(mu, diag s^2) over the whole code, at one sample z per example. A hierarchical model's code is not
-    one (its lower layers' Gaussians depend on a drawn parent, so log q(z_i | x_j) from the concatenated means
-    and variances is wrong, and FactorVAE's discriminator is sized by model.latent_dim), a flow posterior is not
-    Gaussian, and they take one z, so objective.k > 1 would be ignored."""
+    one (a layer's Gaussian depends on the drawn layer it is conditioned on, so log q(z_i | x_j) from the
+    concatenated means and variances is wrong, and FactorVAE's discriminator is sized by model.latent_dim), a
+    flow posterior is not Gaussian, and they take one z, so objective.k > 1 would be ignored."""
     m, o = cfg.model, cfg.objective
     got = [f"model.layers {m.layers}"] if m.layers else []
     got += [f"model.posterior {m.posterior}"] if m.posterior != "gaussian" else []
