@@ -78,6 +78,27 @@ def test_iaf_log_q_includes_the_log_determinant():
     assert log_q.item() == pytest.approx(expected.item(), abs=1e-4)
 
 
+def test_iaf_log_determinant_is_finite_when_the_gate_saturates():
+    torch.manual_seed(3)
+    post = IAFPosterior(6, 3, flows=2, hidden=8)
+    pre = torch.tensor([-100.0, 100.0, -100.0])  # the gates' pre-activations s + 1.5: sigma = e^-100 and 1 - e^-100
+    with torch.no_grad():
+        for made in post.mades:
+            made.out.weight.zero_()
+            made.out.bias[3:] = pre - 1.5
+    h = torch.randn(2, 6, requires_grad=True)
+    q = post(h)
+    with batch_noise(0):
+        z, log_q = q.rsample_and_log_prob()
+    with batch_noise(0):
+        z0 = q.base.rsample()
+    log_det = torch.nn.functional.logsigmoid(pre.double()).sum()  # -200, per step
+    torch.testing.assert_close(log_q.double(), q.base.log_prob(z0).double() - 2 * log_det, rtol=0, atol=1e-4)
+    log_q.sum().backward()
+    grads = [h.grad, *(p.grad for p in post.parameters())]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
 def test_vampprior_with_one_pseudo_input_is_the_gaussian_it_encodes():
     prior = VampPrior(2, components=1, shape=(3,))
     net = torch.nn.Linear(3, 4)
@@ -284,6 +305,65 @@ def test_evaluation_marks_a_monte_carlo_kl_and_dims_fall_back_to_activity():
     assert dims_by_kl({"kl_per_dim": None, "var_mu": [3.0, 1.0, 2.0]}, top=2) == [0, 2]
     with pytest.raises(ValueError, match="kl_per_dim or var_mu"):
         dims_by_kl({"kl_per_dim": None})
+
+
+def layer_at_its_prior(inference: str):
+    """layers [4, 2] where the layer inferred first (ladder: z_2 from x; bottom-up: z_1) carries x in its unit 0 only,
+    its other units are N(0, 1) whatever x, and the other layer's posterior reads only those other units: that layer
+    is forced to its prior (ladder: q(z_1|z_2,x) = p(z_1|z_2), the bottom-up Gaussian constant and 3000 times less
+    precise), so E_q[z|x] of its units is the same for every x, though the mean given one drawn parent is not."""
+    torch.manual_seed(9)
+    m = hierarchical("[4,2]", inference)
+    first = m.top_q.head if inference == "ladder" else m.q_heads[0]  # [mu, logvar] of the first layer
+    d = first.out_features // 2
+    with torch.no_grad():
+        first.weight[0] *= 10  # unit 0 carries x
+        first.weight[1:d] = 0
+        first.bias[1:d] = 0
+        first.weight[d:] = 0
+        first.bias[d:] = 0  # the other units: N(0, 1), the prior
+        first.bias[d] = -4.0
+        if inference == "ladder":
+            m.q_heads[0].weight.zero_()
+            m.q_heads[0].bias.zero_()
+            m.q_heads[0].bias[4:] = 4.0  # the bottom-up Gaussian N(0, e^4) whatever x ...
+            m.down[0][0][0].weight[:, 0] = 0  # p(z_1|z_2) reads z_2's unit 1 only
+            m.down[0][1].weight[4:] = 0
+            m.down[0][1].bias[4:] = -8.0  # ... and p(z_1|z_2) of variance e^-8: q(z_1|z_2,x) = p(z_1|z_2)
+            m.down[0][1].weight[:4] *= 2
+        else:
+            m.up[1][0].weight[:, 0] = 0  # q(z_2|z_1) reads z_1's units 1-3 only
+            m.top_q.head.weight[:2] *= 2
+    return m
+
+
+@pytest.mark.parametrize("inference", ["ladder", "bottom-up"])
+def test_hierarchical_active_units_are_not_overcounted(inference):
+    """Burda et al. 2016, §5.2: A_u = Cov_x(E_q(z|x)[u]), the expectation also over the draws of the layer that u's
+    layer depends on (ladder: the one above; bottom-up: the one below)."""
+    m = layer_at_its_prior(inference)
+    x = torch.rand(2000, 1, 8, 8).round()
+    ev = evaluate(m, Split(x, None))
+    var_mu = torch.tensor(ev["var_mu"], dtype=torch.float64)
+    active, at_prior = (slice(4, 6), slice(0, 4)) if inference == "ladder" else (slice(0, 4), slice(4, 6))
+    assert (var_mu[at_prior] < 0.005).all(), var_mu  # active: > 0.01; the estimate's spread here: about 0.001
+    assert ev["active_units"] == 1, ev["var_mu"]
+    # the layer inferred first has its mean in closed form: its activity is the variance of that mean over x
+    exact = m.encode(x)[:, active].double().var(0, unbiased=False)
+    torch.testing.assert_close(var_mu[active], exact, rtol=1e-4, atol=1e-9)
+
+
+def test_active_units_of_a_vae_are_the_variance_of_its_posterior_mean():
+    torch.manual_seed(10)
+    m = build_model(RunConfig().set(["model.hidden=[32]", "model.latent_dim=3"]), DIGITS)
+    with torch.no_grad():
+        m.q.head.weight[0] *= 10  # active
+        m.q.head.weight[1] = 0  # constant mean: inactive
+    x = torch.rand(500, 1, 8, 8).round()
+    ev = evaluate(m, Split(x, None))
+    exact = m.encode(x).double().var(0, unbiased=False)
+    torch.testing.assert_close(torch.tensor(ev["var_mu"], dtype=torch.float64), exact, rtol=1e-4, atol=1e-9)
+    assert exact[0] > 0.01 and exact[1] == 0 and ev["active_units"] == int((exact > 0.01).sum())
 
 
 def test_pixelcnn_image_metrics_take_one_teacher_forced_pass():

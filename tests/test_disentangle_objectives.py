@@ -1,5 +1,6 @@
 """beta-TC-VAE, FactorVAE and DIP-VAE objectives."""
 import math
+import re
 
 import pytest
 import torch
@@ -12,7 +13,8 @@ from vaelab.noise import batch_noise
 from vaelab.objectives import OBJECTIVES
 from vaelab.objectives.disentangle import (dip_lambda_d, dip_penalty, log_importance_weights,
                                            permute_dims, tc_decomposition)
-from vaelab.train import Trainer
+from vaelab.cli import main
+from vaelab.train import Trainer, trainer as trainer_module
 
 
 @pytest.mark.parametrize("estimator", ["mws", "mss"])
@@ -105,3 +107,23 @@ def test_factorvae_discriminator_is_saved_and_resumed(tiny_cfg, tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     for a, b in zip(ref.model.parameters(), resumed.model.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("objective", ["beta-tc", "factor", "dip-i", "dip-ii"])
+@pytest.mark.parametrize("sets, got", [(["model.layers=[8,4]"], "model.layers [8, 4]"),
+                                       (["model.posterior=iaf"], "model.posterior iaf"),
+                                       (["objective.k=2"], "objective.k 2")])
+def test_disentangling_objectives_refuse_hierarchical_models_flows_and_k(tiny_cfg, monkeypatch, objective, sets, got):
+    """Their penalties read one diagonal Gaussian q(z|x) of the whole code at one z: refused before any data loads."""
+    monkeypatch.setattr(trainer_module, "load_run_data", lambda cfg: pytest.fail("data loaded before the check"))
+    with pytest.raises(ConfigError, match=rf"^objective '{objective}' trains one-layer VAEs .*; got {re.escape(got)}$"):
+        Trainer(tiny_cfg.set([f"objective.name={objective}", *sets]))
+
+
+def test_cli_refuses_a_hierarchical_beta_tcvae_in_one_line(tmp_path, capsys):
+    args = ["train", "--model", "beta-tcvae", "--dataset", "digits", "--set", "model.layers=[8,4]", "--steps", "1",
+            "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vaelab: error: objective 'beta-tc' trains one-layer VAEs") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()

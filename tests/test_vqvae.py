@@ -60,6 +60,41 @@ def test_vq_losses_move_what_they_should():
     assert all(p.grad is None for p in trainer.model.encoder.parameters())
 
 
+def test_vq_losses_do_not_scale_with_lookup_dim():
+    """Codebook and commitment terms: the sum over each example's latent grid of ||z - e||^2 in the lookup space,
+    averaged over examples, whatever vq.lookup_dim is."""
+    from vaelab.models import build_model
+    from vaelab.objectives import VQObjective
+
+    def model(lookup: list[str]):
+        cfg = vq_run("digits", ["vq.ema=false", *lookup])  # 16 codes of D = 16
+        torch.manual_seed(0)
+        return cfg, build_model(cfg, DataFacts((1, 8, 8)))
+
+    x = torch.rand(8, 1, 8, 8)
+    cfg, plain = model([])
+    losses = {k: float(v) for k, v in VQObjective(cfg, DataFacts((1, 8, 8)), 1)(plain, x, None, 0)[1].items()}
+    cfg, same = model(["vq.lookup_dim=16"])
+    with torch.no_grad():  # identity projections: the lookup space is the code space
+        for proj in (same.quantizer.project_in, same.quantizer.project_out):
+            proj.weight.copy_(torch.eye(16))
+            proj.bias.zero_()
+    same.load_state_dict(plain.state_dict(), strict=False)
+    logs = VQObjective(cfg, DataFacts((1, 8, 8)), 1)(same, x, None, 0)[1]
+    for k in ("loss", "codebook", "commitment"):  # products with 1 and sums with 0: the same float32 values
+        assert float(logs[k]) == pytest.approx(losses[k], rel=1e-6), k
+    cfg, small = model(["vq.lookup_dim=4"])
+    logs = VQObjective(cfg, DataFacts((1, 8, 8)), 1)(small, x, None, 0)[1]
+    q = small.quantizer
+    with torch.no_grad():
+        z = q.project_in(small.encoder(x).movedim(1, -1)).double()  # [B, 2, 2, 4]: the lookup space
+    d2 = ((z[..., None, :] - q.codebook.detach().double()) ** 2).sum(-1)  # [B, 2, 2, K]
+    by_hand = d2.min(-1).values.sum((1, 2)).mean().item()  # squared distance to the nearest code, summed per example
+    assert by_hand > 0
+    for k in ("codebook", "commitment"):
+        assert float(logs[k]) == pytest.approx(by_hand, rel=1e-4), k
+
+
 def test_kmeans_init_and_restarts_each_use_more_codes_on_fashion_mnist():
     try:
         load_dataset("fashion-mnist", download=False)

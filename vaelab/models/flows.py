@@ -119,5 +119,7 @@ class IAFPosterior(nn.Module):
     @staticmethod
     def _step(made, z, h):
         m, s = made(z, h.expand(*z.shape[:-1], h.shape[-1]))
-        sigma = torch.sigmoid(s + 1.5)
-        return sigma * z + (1 - sigma) * m, torch.log(sigma).sum(-1)
+        gate = s + 1.5
+        sigma = torch.sigmoid(gate)
+        # log det = sum log sigma, as logsigmoid: log(sigmoid) is -inf once sigma underflows (a gate below about -88 in float32)
+        return sigma * z + (1 - sigma) * m, F.logsigmoid(gate).sum(-1)

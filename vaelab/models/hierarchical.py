@@ -85,22 +85,35 @@ class HierarchicalVAE(nn.Module):
         inp = h if l == 0 else self.up[l](z_below)
         return self.top_q(inp) if l == len(self.dims) - 1 else split_gaussian(self.q_heads[l](inp))
 
-    def _mean_path(self, x: torch.Tensor) -> tuple[list, list[torch.Tensor]]:
-        """Each layer's posterior, taken at the posterior mean of the layer it depends on (its parent with the
-        ladder, the layer below bottom-up), and those means z_1..z_L: deterministic, no decoder or prior."""
+    def _path(self, x: torch.Tensor, draw) -> tuple[list, list[torch.Tensor]]:
+        """Each layer's posterior given the layer it depends on (its parent with the ladder, the layer below
+        bottom-up), taken at ``draw(q, first)`` of that layer's posterior (``first``: the layer inferred first,
+        which no other layer precedes), and those values z_1..z_L. No decoder or prior."""
         if not self.ladder:
             h, qs, zs = self.encoder(x), [], []
             for l in range(len(self.dims)):
                 qs.append(self._bottom_up_q(l, h, zs[-1] if zs else None))
-                zs.append(qs[-1].mean)
+                zs.append(draw(qs[-1], l == 0))
             return qs, zs
         ups, d_top = self._ladder_up(x)
         qs = [self.top_q(d_top)]
-        zs = [qs[0].mean]
+        zs = [draw(qs[0], True)]
         for l in range(len(self.dims) - 2, -1, -1):
             qs.insert(0, ladder_posterior(ups[l], self.conditional_prior(l, zs[0])))
-            zs.insert(0, qs[0].mean)
+            zs.insert(0, draw(qs[0], False))
         return qs, zs
+
+    def _mean_path(self, x: torch.Tensor) -> tuple[list, list[torch.Tensor]]:
+        """:meth:`_path` at the posterior means: deterministic."""
+        return self._path(x, lambda q, first: q.mean)
+
+    @torch.no_grad()
+    def conditional_means(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Each layer's posterior mean given k joint draws of the layers it depends on, E_q[z_l | z_pa(l), x]:
+        [k, B, sum(dims)]. Their average over the draws is E_q(z|x)[z_l] (the tower rule), which the posterior
+        mean at the parents' means (:meth:`encode`) is not: a layer's mean is not linear in its parent."""
+        qs, _ = self._path(x, lambda q, first: q.rsample_and_log_prob(k if first else None)[0])
+        return torch.cat([q.mean.expand(k, len(x), q.mean.shape[-1]) for q in qs], -1)
 
     def top_posterior(self, x: torch.Tensor, y=None):
         """q(z_L|x) with the ladder (what a VampPrior mixes over its pseudo-inputs)."""

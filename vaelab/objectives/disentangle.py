@@ -1,7 +1,8 @@
 """Objectives that penalize dependence between latent dimensions: beta-TC-VAE, FactorVAE, DIP-VAE.
 
 All use the reconstruction term of the ELBO and each example's posterior N(mu, diag(s^2)); their penalties
-are functions of the minibatch's posteriors and samples.
+are functions of the minibatch's posteriors and samples. Each objective's ``check`` (run before data are loaded)
+refuses the models that have no such posterior.
 """
 from __future__ import annotations
 
@@ -59,12 +60,19 @@ def tc_decomposition(z, mu, logvar, log_pz, dataset_size: int, estimator: str = 
             "kl": log_qz_x - log_pz}
 
 
-def _gaussian_terms(model, x, y):
-    """One pass with the plain Gaussian posterior these objectives need."""
-    terms = model(x, y)
-    if not hasattr(terms.q, "logvar") or terms.z.dim() != 2:
-        raise ConfigError("this objective needs a one-sample diagonal Gaussian posterior (no flows, k = 1)")
-    return terms
+def check_one_gaussian_layer(cfg: RunConfig) -> None:
+    """ConfigError unless the run's model has the posterior these objectives read: one diagonal Gaussian
+    q(z|x) = N(mu, diag s^2) over the whole code, at one sample z per example. A hierarchical model's code is not
+    one (a layer's Gaussian depends on the drawn layer it is conditioned on, so log q(z_i | x_j) from the
+    concatenated means and variances is wrong, and FactorVAE's discriminator is sized by model.latent_dim), a
+    flow posterior is not Gaussian, and they take one z, so objective.k > 1 would be ignored."""
+    m, o = cfg.model, cfg.objective
+    got = [f"model.layers {m.layers}"] if m.layers else []
+    got += [f"model.posterior {m.posterior}"] if m.posterior != "gaussian" else []
+    got += [f"objective.k {o.k}"] if o.k != 1 else []
+    if got:
+        raise ConfigError(f"objective {o.name!r} trains one-layer VAEs with a Gaussian posterior and one sample of z "
+                          f"(model.layers empty, model.posterior gaussian, objective.k 1); got {', '.join(got)}")
 
 
 @dataclass
@@ -84,6 +92,7 @@ class BetaTCObjective(Objective):
 
     family = VAE_FAMILY
     Options, options_key = BetaTCOptions, "btc"
+    check = staticmethod(check_one_gaussian_layer)
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)
@@ -93,7 +102,7 @@ class BetaTCObjective(Objective):
 
     def forward(self, model, x, y, step):
         o = self.options
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         d = tc_decomposition(t.z, t.q.mu, t.q.logvar, t.log_pz, self.dataset_size, o.estimator)
         recon = -t.log_px_z.mean()
         mi, tc, dw = d["mi"].mean(), d["tc"].mean(), d["dw_kl"].mean()
@@ -140,6 +149,7 @@ class DIPObjective(Objective):
 
     family = VAE_FAMILY
     Options, options_key = DIPOptions, "dip"
+    check = staticmethod(check_one_gaussian_layer)
     variant: str
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
@@ -148,7 +158,7 @@ class DIPObjective(Objective):
         self.lambda_d = dip_lambda_d(self.variant, self.lambda_od, self.options.lambda_d)
 
     def forward(self, model, x, y, step):
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         recon, kl = -t.log_px_z.mean(), t.kl.mean()
         penalty = dip_penalty(t.q.mu, t.q.logvar, self.variant, self.lambda_od, self.lambda_d)
         loss = recon + kl + penalty
@@ -213,6 +223,7 @@ class FactorObjective(Objective):
 
     family = VAE_FAMILY
     Options, options_key = FactorOptions, "factor"
+    check = staticmethod(check_one_gaussian_layer)
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)
@@ -241,7 +252,7 @@ class FactorObjective(Objective):
         return F.cross_entropy(logits, labels)
 
     def forward(self, model, x, y, step):
-        t = _gaussian_terms(model, x, y)
+        t = model(x, y)
         self.pending = t.z.detach()
         logits = self.disc(t.z)
         tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) - log(1 - D(z)), D = P(joint)

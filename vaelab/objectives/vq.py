@@ -15,19 +15,21 @@ from .base import OBJECTIVES, Objective
 @OBJECTIVES.register("vq")
 class VQObjective(Objective):
     """loss = -log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2, the two codebook terms summed over
-    each example's latent grid like the reconstruction is over its pixels. With an EMA codebook the
-    middle term is zero: the codes move by moving averages instead."""
+    each example's latent grid like the reconstruction is over its pixels, with z_e and e in the space where
+    codes are looked up (``vq.lookup_dim``, else the code dimension D). With an EMA codebook the middle term is
+    zero: the codes move by moving averages instead."""
 
     family = VQ_FAMILY
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)
         self.beta = cfg.vq.beta
+        self.lookup_dim = cfg.vq.lookup_dim or cfg.vq.dim  # the quantizer's losses are means over this space
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, step: int
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t = model(x, y)
-        n = t.vq.z_q[0].numel()  # latent elements per example
+        n = t.vq.indices[0].numel() * self.lookup_dim  # elements per example in the lookup space: positions x d
         recon = -t.log_px_z.mean()
         codebook, commitment = t.vq.codebook_loss * n, t.vq.commitment_loss * n
         loss = recon + codebook + self.beta * commitment
