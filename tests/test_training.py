@@ -185,7 +185,7 @@ def test_model_name_comes_from_the_flag_else_the_config_file(tmp_path):
     run = tmp_path / "run"
     assert main(["train", "--config", str(tmp_path / "c.yaml"), *TINY, "--steps", "2", "--out", str(run)]) == 0
     cfg = RunDir(run).load_config()
-    assert cfg.model.name == "cvae" and cfg.model.conditional and cfg.model.num_classes == 10
+    assert cfg.model.name == "cvae" and cfg.model.conditional and RunDir(run).facts()["num_classes"] == 10
     assert vaelab.load(run).conditional
     flag = train_config(parser().parse_args(["train", "--model", "beta-vae", "--config", str(tmp_path / "c.yaml")]))
     assert flag.model.name == "beta-vae" and flag.kl.beta == 4.0 and not flag.model.conditional
@@ -216,15 +216,16 @@ def test_cli_train_eval_and_pictures(tmp_path, capsys):
 def test_cli_errors_are_clear(tmp_path, capsys):
     r = cli("train", "--model", "nope", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
-    for args, message in ((["--dataset", "nope"], "unknown dataset 'nope'"),
-                          (["--model", "cvae", "--dataset", "dsprites-procedural"], "has no labels"),
+    for args, message in ((["--dataset", "nope"], "data.name must be one of 3dshapes, binarized-mnist"),
+                          (["--model", "cvae", "--dataset", "dsprites-procedural"], "conditional, but the data have no labels"),
                           (["--set", "train.lr=fast"], "train.lr must be float"),
                           (["--set", "data.binarize=foo"], "data.binarize must be one of none, static, dynamic"),
-                          (["--set", "model.activation=foo"], "model.activation must be one of relu"),
+                          (["--set", "model.activation=foo"], "model.activation must be one of elu, gelu, relu"),
                           (["--set", "train.batch_size=0"], "train.batch_size must be >= 1"),
                           (["--set", "kl.schedule=cyclical", "--set", "kl.ratio=0"], "kl.ratio must be in (0, 1]"),
                           (["--model", "vqvae", "--dataset", "digits", "--objective", "iwae"],
-                           "objective 'iwae' trains vae models; 'vqvae' is a vq model")):
+                           "objective 'iwae' trains a VAE (continuous latents); 'vqvae' is a VQ-VAE (a codebook), "
+                           "trained by: vq")):
         assert main(["train", *args, "--steps", "1", "--out", str(tmp_path / "y")]) == 2
         assert message in capsys.readouterr().err
     assert main(["eval", str(tmp_path)]) == 2

@@ -128,7 +128,7 @@ def test_vqvae_cli_end_to_end(tmp_path, capsys):
     assert main(["codes", run]) == 0
     assert (tmp_path / "vq" / "codebook_usage.png").exists() and (tmp_path / "vq" / "code_maps.png").exists()
     assert main(["traverse", run]) == 2
-    assert "needs a continuous latent space" in capsys.readouterr().err
+    assert "`vaelab traverse` needs a model that can traverse latent dimensions" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("arch,shape,grid", [("vq-conv", (1, 28, 28), (7, 7)), ("vq-residual", (3, 32, 32), (8, 8)),

@@ -120,7 +120,7 @@ def cmd_eval(args) -> None:
     result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True)
-    rows = [("split", args.split)] + [(_title(k), result[k]) for k in EVAL_SHOWN if k in result]
+    rows = [("split", args.split)] + [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
                  ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
@@ -137,10 +137,6 @@ EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units"
               "dead_codes", "prior_bits_per_code")
 
 
-def _title(key: str) -> str:
-    """A measure's name in the eval table, with its unit and which way is better (vaelab.measures)."""
-    m = MEASURES[key]
-    return f"{m.title} {m.arrow}".strip()
 
 
 def _out(args, default: str) -> Path:

@@ -26,6 +26,11 @@ class Measure:
         return {"higher": "↑", "lower": "↓"}.get(self.better, "")
 
     @property
+    def heading(self) -> str:
+        """The title with the arrow that says which way is better: "negative ELBO (nats) ↓"."""
+        return f"{self.title} {self.arrow}".rstrip()
+
+    @property
     def help(self) -> str:
         """The one-line explanation with which way is better, for tooltips."""
         way = f" {self.better.capitalize()} is better." if self.better else ""

@@ -22,11 +22,9 @@ class Registry(Generic[T]):
     _by_kind: dict[str, "Registry"] = {}
 
     def __init__(self, kind: str):
-        if kind in Registry._by_kind:
-            raise KeyError(f"a registry of {kind!r} already exists")
         self.kind = kind
         self._items: dict[str, T] = {}
-        Registry._by_kind[kind] = self
+        Registry._by_kind.setdefault(kind, self)  # the first of a kind: vaelab's own
 
     @classmethod
     def of_kind(cls, kind: str) -> "Registry | None":

@@ -37,7 +37,7 @@ for r in selected:
     for key in SHOWN:
         value = (r.eval() or {}).get(key)
         if value is not None:
-            table.setdefault(f"{MEASURES[key].title} {MEASURES[key].arrow}", {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
+            table.setdefault(MEASURES[key].heading, {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
 
 st.subheader("rate and distortion")
