@@ -106,7 +106,8 @@ def test_cifar10_missing_offline_says_where_and_what(tmp_path):
     with pytest.raises(DataError, match="download=False") as err:
         load_dataset("cifar10", tmp_path / "given", download=False)
     message = str(err.value)
-    assert str(tmp_path / "given") in message and str(tmp_path / "xdg-cache" / "vaelab" / "cifar10") in message
+    assert f"{tmp_path / 'given'} (data_dir: lacks test_batch.bin)" in message
+    assert str(tmp_path / "xdg-cache") not in message  # a given data_dir is the only place searched
     assert "subfolder cifar-10-batches-bin/" in message
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz" in message
 
@@ -347,8 +348,11 @@ def test_celeba_partition_mismatch(tmp_path):
 def test_celeba_missing_says_where_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "root"))
     with pytest.raises(DataError, match="no folder holds CelebA's aligned JPEGs") as err:
-        load_dataset("celeba", tmp_path / "given")
+        load_dataset("celeba")
     message = str(err.value)
-    for place in (tmp_path / "given", tmp_path / "root" / "celeba", tmp_path / "xdg-cache" / "vaelab" / "celeba"):
+    for place in (tmp_path / "root" / "celeba", tmp_path / "xdg-cache" / "vaelab" / "celeba"):
         assert str(place / "img_align_celeba") in message
+    with pytest.raises(DataError) as err:  # a given data_dir is the only place searched
+        load_dataset("celeba", tmp_path / "given")
+    assert str(tmp_path / "given" / "img_align_celeba") in str(err.value) and str(tmp_path / "root") not in str(err.value)
     assert "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html" in message and "list_eval_partition.txt" in message

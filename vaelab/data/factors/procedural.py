@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..files import Folder
+from ..files import Folder, no_files
 from .dsprites import DSPRITES_NAMES, DSPRITES_SIZES
 from .grid import FactorDataset
 from .registry import FACTOR_DATASETS
@@ -89,5 +89,6 @@ def _heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 @FACTOR_DATASETS.register("dsprites-procedural")
 def load_procedural(data_dir: Folder, download: bool) -> ProceduralDSprites:
-    """The renderer; it needs no file, so data_dir and download are unused."""
+    """The renderer; it needs no file, so download is unused and a data_dir is an error (it would be ignored)."""
+    no_files("dsprites-procedural", data_dir)
     return ProceduralDSprites()
