@@ -281,9 +281,11 @@ def test_an_overwrite_killed_before_the_new_run_began_leaves_the_old_run(referen
 # ------------------------------------------------------------------------------------------ vaelab check
 def test_check_reads_everything_and_says_what_to_do(reference, tmp_path, capsys):
     run = Path(shutil.copytree(reference, tmp_path / "run"))
+    (run / "prior").mkdir()  # a train-prior killed while it started: nothing lost
     assert main(["check", str(run)]) == 0
     out = capsys.readouterr().out
-    for line in ("ok       config.yaml: version 2, vae on digits", "ok       checkpoints/last.safetensors: step 80, "
+    for line in ("note     prior/config.yaml: missing: its training was stopped before it began",
+                 "ok       config.yaml: version 2, vae on digits", "ok       checkpoints/last.safetensors: step 80, "
                  "sha256 verified", "ok       metrics.jsonl: 4 epoch record(s)", f"{run}: nothing damaged"):
         assert line in out
     (run / "eval.json").write_text('{"nelbo": 3')
@@ -299,3 +301,30 @@ def test_check_reads_everything_and_says_what_to_do(reference, tmp_path, capsys)
     assert "damaged  checkpoints/best.safetensors: checkpoint" in out and "delete it: commands then load" in out
     assert f"{run}: 4 damaged" in out
     assert main(["check", str(tmp_path / "nothing")]) == 2
+
+
+# ---------------------------------------------------------------------------------------- train-prior
+def test_a_stopped_train_prior_says_how_to_continue_and_that_works(tmp_path, capsys):
+    import signal
+    import time
+
+    run = tmp_path / "vq"
+    assert main(["train", "--model", "vqvae", *TINY, "--set", "vq.hidden=16", "--set", "vq.codebook_size=16",
+                 "--set", "vq.dim=4", "--steps", "20", "--out", str(run)]) == 0
+    small = ["--set", "code_prior.layers=2", "--set", "code_prior.dim=8"]
+    proc = subprocess.Popen([sys.executable, "-m", "vaelab.cli", "train-prior", str(run), "--epochs", "1000", *small],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "prior" / "progress.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and f"continue with `vaelab train-prior {run} --resume`" in err, err
+    assert main(["train-prior", str(run), "--resume", "--epochs", "2"]) == 0
+    assert [r["epoch"] for r in RunDir(run / "prior").records()] == [1, 2]
+    # stopped before its first checkpoint: the resume starts it over (it used to crash on the missing checkpoint)
+    shutil.rmtree(run / "prior" / "checkpoints")
+    (run / "prior" / "metrics.jsonl").write_text("")
+    capsys.readouterr()
+    assert main(["train-prior", str(run), "--resume", "--epochs", "1"]) == 0
+    assert "prior saved in" in capsys.readouterr().out

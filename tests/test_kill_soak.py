@@ -80,9 +80,11 @@ def test_kill_soak(tmp_path):
     def attempt(stage: str, *args) -> bool:
         """Run the command, SIGKILLed at a random moment while kills are wanted; whether it was killed (then
         `vaelab check` must find nothing damaged)."""
-        if sum(kills.values()) < TARGET and rng.random() < 0.85:
-            if killed(args, rng.uniform(0.1, 1.0) * took[stage]):
+        if sum(kills.values()) < TARGET and rng.random() < 0.9:
+            at = rng.uniform(0.1, 1.0) * took[stage]
+            if killed(args, at):
                 kills[stage] += 1
+                print(f"kill {sum(kills.values())}: {stage} at {at:.1f} s", flush=True)
                 check = vaelab("check", run)
                 assert check.returncode == 0, f"kill {sum(kills.values())} ({stage}):\n{check.stdout}{check.stderr}"
                 return True
@@ -121,7 +123,9 @@ def test_kill_soak(tmp_path):
         assert records(run / sub) == records(ref / sub)
         assert [r["epoch"] for r in records(run / sub)] == list(range(1, 9 if not sub else 5))
     ours, theirs = json.loads((run / "eval.json").read_text()), json.loads((ref / "eval.json").read_text())
-    assert ours.keys() == theirs.keys() and all(ours[k] == pytest.approx(theirs[k], rel=1e-6) for k in theirs)
+    assert ours.keys() == theirs.keys()
+    for k, v in theirs.items():  # float64 sums of the same float32 passes: equal, up to a reordered sum
+        assert ours[k] == (v if isinstance(v, str) else pytest.approx(v, rel=1e-6)), k
     print(f"\nkill soak: {sum(kills.values())} SIGKILLs {kills}; commands run to completion {finished}; `vaelab "
           f"check` after each kill and at the end: nothing damaged; weights (VQ-VAE and prior, last and best), "
           f"metrics.jsonl and eval.json equal the uninterrupted run's")

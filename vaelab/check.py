@@ -40,6 +40,10 @@ def _check(run: RunDir, prefix: str) -> list[Finding]:
     out += _leftovers(run, name, resume)
     if not run.config.exists() and run.asides():
         return out  # the old run is aside: the next `vaelab train` puts it back (a note of _leftovers)
+    if not run.config.exists() and not any(p.exists() for p in (run.last, run.prev, run.best)):
+        out.append(Finding("note", name(run.config), "missing: its training was stopped before it began",
+                           "nothing is lost; training it again starts it"))
+        return out
     cfg, facts = _config(run, name, out)
     last = _checkpoints(run, name, cfg, facts, resume, out)
     out += _metrics(run, name, last, resume)

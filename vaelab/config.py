@@ -363,7 +363,8 @@ def read_versioned(path: str | Path, written: bool = False) -> tuple[dict[str, A
         raise ConfigError(f"{path} was written by a newer vaelab (config version {version}); this one reads versions "
                           f"1 and {CONFIG_VERSION}: upgrade vaelab to use it")
     elif version != CONFIG_VERSION:
-        raise ConfigError(f"{path} has config version {version!r}; this vaelab reads {CONFIG_VERSION} (and 1)")
+        raise ConfigError(f"{path} has config version {version!r}, from an incompatible vaelab; this one reads "
+                          f"{CONFIG_VERSION} (and 1)")
     RunConfig.from_dict(d)
     return d, facts
 
