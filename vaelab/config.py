@@ -47,6 +47,7 @@ class ModelConfig:
     likelihood: str = "bernoulli"  # bernoulli | gaussian
     sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
+    sigma_mode: str = "per-pixel"  # gaussian: a sigma per pixel, or one shared by all (isotropic)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     prior: str = "standard"  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
@@ -171,7 +172,7 @@ class RunConfig:
     def check(self) -> "RunConfig":
         """Raise ConfigError for a value of the right type that training cannot use; return the config."""
         from .data.binarize import MODES  # imported here: these modules import this one
-        from .models.likelihood import LIKELIHOODS
+        from .models.likelihood import LIKELIHOODS, SIGMA_MODES
         from .models.networks import ACTIVATIONS
         from .objectives.schedules import BETA_SCHEDULES
 
@@ -188,7 +189,7 @@ class RunConfig:
                  ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0")]
         rules += [(key, value(key) in known, f"one of {', '.join(known)}")
                   for key, known in (("data.binarize", MODES), ("kl.schedule", BETA_SCHEDULES.names()),
-                                     ("model.likelihood", LIKELIHOODS.names()),
+                                     ("model.likelihood", LIKELIHOODS.names()), ("model.sigma_mode", SIGMA_MODES),
                                      ("model.activation", [*ACTIVATIONS, "gated"]))]
         for key, ok, need in rules:
             if not ok:

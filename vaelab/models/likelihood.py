@@ -41,17 +41,22 @@ class Bernoulli(Likelihood):
         return torch.sigmoid(out)
 
 
+SIGMA_MODES = ("per-pixel", "isotropic")
+
+
 @LIKELIHOODS.register("gaussian")
 class Gaussian(Likelihood):
-    """N(x; out, sigma^2), sigma fixed or learned per pixel (as log sigma, initialized at ``sigma``)."""
+    """N(x; out, sigma^2), sigma fixed or learned (as log sigma, initialized at ``sigma``): one per pixel, or one
+    shared by all (``isotropic``: p(x|z) = N(out, sigma^2 I), probabilistic PCA's noise model)."""
 
     @classmethod
     def from_config(cls, shape, cfg):
-        return cls(shape, cfg.sigma, cfg.learn_sigma)
+        return cls(shape, cfg.sigma, cfg.learn_sigma, cfg.sigma_mode == "isotropic")
 
-    def __init__(self, shape: tuple[int, int, int], sigma: float = 0.1, learn_sigma: bool = False):
+    def __init__(self, shape: tuple[int, int, int], sigma: float = 0.1, learn_sigma: bool = False,
+                 isotropic: bool = False):
         super().__init__()
-        log_sigma = torch.full(shape, math.log(sigma))
+        log_sigma = torch.full((1, 1, 1) if isotropic else shape, math.log(sigma))  # broadcast over C, H, W
         if learn_sigma:
             self.log_sigma = nn.Parameter(log_sigma)
         else:
