@@ -51,8 +51,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
     if nll_samples:
         ll = log_likelihood(model, data, k=nll_samples, seed=seed, progress=progress)
-        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
-                   "gap": result["nelbo"] - ll["nll"]}
+        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "bpd_convention": ll["bpd_convention"],
+                   "nll_samples": ll["k"], "gap": result["nelbo"] - ll["nll"]}
     if ais_steps:
         ais = ais_log_likelihood(model, data, steps=ais_steps, chains=ais_chains, seed=seed, progress=progress)
         result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}

@@ -119,11 +119,13 @@ def cmd_eval(args) -> None:
         rows.append(("prior bits per code", result["prior_bits_per_code"]))
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
-                 ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
+                 ("-ELBO - NLL (nats)", result["gap"])]
     if "ais" in result:
         ais = result["ais"]
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
+    if result.get("bpd") is not None:
+        rows.append((f"bits per dim ({result['bpd_convention']})", result["bpd"]))
     for name, value in rows:
         print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
     print(f"wrote {RunDir(args.run).eval}")

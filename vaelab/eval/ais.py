@@ -48,7 +48,7 @@ def ais_log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, steps: i
         accepted += acc * len(x)
     bar.close()
     model.train(was_training)
-    return summarize(-log_px, split.x[0].numel()) | {
+    return summarize(-log_px, model, split.x) | {
         "steps": steps, "chains": chains, "leapfrog": leapfrog, "acceptance": accepted / len(split), "log_px": log_px}
 
 
