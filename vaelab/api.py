@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError, RunConfig
+from .data import binarize
 from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .models import build_model
 from .rundir import RunDir, write_atomic
@@ -34,8 +35,10 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
                  ais_chains: int = 16, progress: bool = False) -> dict:
     """Evaluate run ``path`` on a split of its dataset, write ``path/eval.json`` and return it (``vaelab eval``).
 
-    Every model: its family's metrics (:func:`vaelab.eval.evaluate`); a VQ-VAE with a code prior: the prior's bits
-    per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling / AIS, and the gap."""
+    Every model: its family's metrics (:func:`vaelab.eval.evaluate`) on the split binarized as the run was trained
+    (``binarization`` says how); a VQ-VAE with a code prior: the prior's bits per code; a VAE with ``nll_samples`` /
+    ``ais_steps``: -log p(x) by importance sampling / AIS, the gap, and bits per dimension where a
+    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`)."""
     from .train import load_run_data
     from .train.prior import encode_codes, prior_dir
 
@@ -43,8 +46,10 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if (nll_samples or ais_steps) and model.family != "vae":
         raise ConfigError(f"likelihood estimates need a continuous latent space (a VAE); {path} holds a "
                           f"{model.family} model")
-    data = load_run_data(cfg).split(split)
+    dataset = load_run_data(cfg, evaluation=True)
+    data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
+              "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if model.family == "vq" and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)

@@ -107,14 +107,16 @@ def cmd_train(args) -> None:
 
 
 def _split(cfg: RunConfig, name: str) -> Split:
-    return load_run_data(cfg).split(name)
+    """A split of the run's data as the model saw it in training (a dynamic run's train split: one fixed draw)."""
+    return load_run_data(cfg, evaluation=True).split(name)
 
 
 def cmd_eval(args) -> None:
     result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True)
-    rows = [("split", args.split)] + [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
+    rows = [("split", args.split), ("binarization", result["binarization"])]
+    rows += [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
     if "prior_bits_per_code" in result:
         rows.append(("prior bits per code", result["prior_bits_per_code"]))
     if "nll" in result:

@@ -34,8 +34,10 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def load_run_data(cfg: RunConfig) -> Dataset:
-    """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes."""
+def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
+    """The run's dataset with its fixed binarization applied, and ``cfg.model`` told its shape and classes.
+    ``evaluation``: every split binarized as the run was trained, the train split of a dynamically binarized run
+    by one fixed draw (for training it stays grey, drawn afresh at each step)."""
     d = cfg.data
     options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
                                  ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
@@ -45,7 +47,7 @@ def load_run_data(cfg: RunConfig) -> Dataset:
         if data.num_classes < 2:
             raise ConfigError(f"model {cfg.model.name!r} is conditional but dataset {data.name!r} has no labels")
         cfg.model.num_classes = data.num_classes
-    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
 
 class _StopRequests:
