@@ -1,10 +1,12 @@
 """The linear-Gaussian VAE, whose log p(x) is exact (vaelab.models.linear), and the estimators checked against it."""
+import json
 import math
 
 import pytest
 import torch
 import torch.distributions as td
 
+from vaelab.cli import main
 from vaelab.config import ConfigError, ModelConfig, RunConfig
 from vaelab.data import Dataset, Split
 from vaelab.eval import ais, ais_log_likelihood, log_likelihood
@@ -146,3 +148,17 @@ def test_trained_linear_vae_spans_the_principal_subspace(low_rank):
     best = best.log_prob(x.flatten(1).double()).mean().item()
     trained = exact_log_px(trainer.model, x).mean().item()
     assert best - 0.1 < trained <= best + 1e-9, (trained, best)
+
+
+def test_linear_vae_from_the_cli_reports_the_exact_nll(tmp_path, capsys):
+    run = tmp_path / "linear"
+    assert main(["train", "--model", "linear-vae", "--dataset", "digits", "--steps", "40", "--set",
+                 "model.latent_dim=4", "--set", "train.progress=false", "--out", str(run)]) == 0
+    assert main(["eval", str(run), "--nll-samples", "500", "--ais-steps", "10", "--ais-chains", "4"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    assert result["binarization"] == "none" and result["bpd"] is None and result["bpd_convention"] is None
+    assert "bits per dim" not in out and "NLL, exact (nats)" in out
+    assert result["nll"] == pytest.approx(result["nll_exact"], abs=0.05)  # 0.006 apart
+    assert result["ais"]["nll"] == pytest.approx(result["nll_exact"], abs=0.2)  # 0.09 apart, 10 steps
+    assert result["nelbo"] > result["nll_exact"] - 1e-3  # the ELBO bounds log p(x)

@@ -11,6 +11,7 @@ from .config import ConfigError, RunConfig
 from .data import binarize
 from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .models import build_model
+from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, write_atomic
 from .train.checkpoint import load_weights
 
@@ -38,7 +39,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     Every model: its family's metrics (:func:`vaelab.eval.evaluate`) on the split binarized as the run was trained
     (``binarization`` says how); a VQ-VAE with a code prior: the prior's bits per code; a VAE with ``nll_samples`` /
     ``ais_steps``: -log p(x) by importance sampling / AIS, the gap, and bits per dimension where a
-    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`)."""
+    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a linear-Gaussian VAE: the exact
+    ``nll_exact`` (:mod:`vaelab.models.linear`)."""
     from .train import load_run_data
     from .train.prior import encode_codes, prior_dir
 
@@ -54,6 +56,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if model.family == "vq" and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
+    if linear_gaussian_parts(model) is not None:
+        result["nll_exact"] = -exact_log_px(model, data.x).mean().item()
     if nll_samples:
         ll = log_likelihood(model, data, k=nll_samples, seed=seed, progress=progress)
         result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "bpd_convention": ll["bpd_convention"],

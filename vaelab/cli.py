@@ -119,6 +119,8 @@ def cmd_eval(args) -> None:
     rows += [(EVAL_NAMES[k], result[k]) for k in EVAL_NAMES if k in result]
     if "prior_bits_per_code" in result:
         rows.append(("prior bits per code", result["prior_bits_per_code"]))
+    if "nll_exact" in result:
+        rows.append(("NLL, exact (nats)", result["nll_exact"]))
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
                  ("-ELBO - NLL (nats)", result["gap"])]
