@@ -76,7 +76,7 @@ def test_importance_sampling_converges_to_the_exact_log_px_within_its_standard_e
 def test_ais_converges_to_the_exact_log_px_within_its_standard_error(linear_gaussian):
     model, x, log_px = linear_gaussian
     x, log_px = x[:500], log_px[:500]
-    est = ais_log_likelihood(model, x, steps=100, chains=16, leapfrog=5, batch_size=500)
+    est = ais_log_likelihood(model, x, steps=100, chains=16, leapfrog=5)
     err = est["log_px"] - log_px
     assert abs(est["nll"] + log_px.mean().item()) < est["nll_se"]
     # the log of an unbiased mean of 16 weights sits below log p(x) by about Var/32: allow 0.01 nats of it
@@ -90,9 +90,9 @@ def test_ais_is_unbiased_with_step_sizes_fixed_before_the_weighted_pass(linear_g
     """Bug 7 of issue 12: exp of the AIS estimate is unbiased for p(x) when each step's HMC step size is fixed
     before the weighted chains run. One chain per example, a wide proposal, and a step size that has to shrink
     from 0.3 over 100 steps make the old adaptation on the weighted chains themselves show: there the mean of
-    p_hat(x) / p(x) was 0.816 +- 0.018, 10 standard errors below 1; now 0.994 +- 0.018."""
+    p_hat(x) / p(x) was 0.850 +- 0.019, 8 standard errors below 1; now 1.024 +- 0.020."""
     model, x, log_px = linear_gaussian
-    est = ais_log_likelihood(model, x, steps=100, chains=1, leapfrog=3, step_size=0.3, batch_size=len(x))
+    est = ais_log_likelihood(model, x, steps=100, chains=1, leapfrog=3, step_size=0.3, batch_size=500)
     mean, se = ratio_stats(est["log_px"], log_px)
     assert abs(mean - 1) < 3 * se, (mean, se)
 
