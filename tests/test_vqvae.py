@@ -67,6 +67,7 @@ def test_vq_losses_move_what_they_should():
     x = trainer.data.train.x[:16]
     loss, logs = trainer.objective(trainer.model, x, None, 0)
     logs = {k: float(v) for k, v in logs.items()}
+    # the loss adds the same three float32 terms: two roundings (1e-7), no sum whose order could move 1e-5
     assert logs["codebook"] > 0 and logs["loss"] == pytest.approx(
         logs["recon"] + logs["codebook"] + 0.25 * logs["commitment"], rel=1e-5)
     assert 0 < logs["dead_codes"] == round(64 * (1 - logs["codes_used"]))  # unused for dead_after = 1 step
