@@ -37,10 +37,13 @@ def ssim(x: torch.Tensor, x_hat: torch.Tensor, window: int = 11, sigma: float = 
     next to c2 = 9e-4. Products of float32 values are exact in float64."""
     h, w = x.shape[-2:]
     window = min(window, h, w)
-    pair = torch.stack([x, x_hat]).double()  # [2, B, C, H, W]
-    moments = torch.cat([pair, (pair * pair).sum(0, keepdim=True), (pair[0] * pair[1])[None]])  # [4, B, C, H, W]
-    band_h, band_w = _gaussian_band(h, window, sigma, pair), _gaussian_band(w, window, sigma, pair)
-    mu_x, mu_y, sq, xy = band_h.T @ (moments @ band_w)  # [B, C, H', W'] each
+    x64, y64 = x.double(), x_hat.double()  # [B, C, H, W]
+    band_h, band_w = _gaussian_band(h, window, sigma, x64), _gaussian_band(w, window, sigma, x64)
+
+    def local_mean(t: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, C, H', W'], one GEMM per direction
+        return band_h.T @ (t @ band_w)
+
+    mu_x, mu_y, sq, xy = local_mean(x64), local_mean(y64), local_mean(x64 * x64 + y64 * y64), local_mean(x64 * y64)
     mu_xy, mu_sq = mu_x * mu_y, mu_x**2 + mu_y**2
     cov, var = xy - mu_xy, sq - mu_sq  # sigma_xy, sigma_x^2 + sigma_y^2
     c1, c2 = k1**2, k2**2
