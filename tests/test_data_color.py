@@ -224,7 +224,7 @@ def test_image_folder_centre_crop(tmp_path):
     x = load_dataset("image-folder", tmp_path / "one", size=10, crop=10).train.x[0]  # columns 25-34, rows 5-14
     assert (x[:, :, :5] == 0).all() and (x[:, :, 5:] == 1).all()
     x = load_dataset("image-folder", tmp_path / "one", size=8).train.x[0]  # downsampled 20 -> 8, bicubic
-    assert torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2])  # grey: nothing of the red or green
+    assert torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2])  # grey: nothing of the red or green (copies)
     assert (x[:, :, :3] < 0.05).all() and (x[:, :, 5:] > 0.95).all()
 
 
@@ -232,7 +232,7 @@ def test_image_folder_grey(tmp_path):
     d = load_dataset("image-folder", classes_folder(tmp_path / "imgs"), size=12, channels=1)
     assert d.shape == (1, 12, 12)
     birds = torch.cat([s.x[s.y == 0] for s in (d.train, d.val, d.test)])
-    assert len(birds) == 2 and torch.allclose(birds, torch.tensor(76 / 255))  # L = 0.299 R, rounded
+    assert len(birds) == 2 and torch.allclose(birds, torch.tensor(76 / 255))  # L = 0.299 R, rounded; one division
 
 
 def test_image_folder_split_sizes_and_seeds(tmp_path):

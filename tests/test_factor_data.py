@@ -67,7 +67,7 @@ def test_position_moves_the_centroid():
     ys = [centroid(sprite(y=i))[1] for i in range(32)]
     assert np.all(np.diff(xs) > 0) and np.all(np.diff(ys) > 0)  # x to the right, y down the rows
     assert 9 <= xs[0] <= 10 and 54 <= xs[-1] <= 55  # the centre sweeps pixels 9..54
-    assert abs(centroid(sprite(x=0))[1] - centroid(sprite(x=31))[1]) < 1e-9  # x leaves the row alone
+    assert abs(centroid(sprite(x=0))[1] - centroid(sprite(x=31))[1]) < 1e-9  # x leaves the row alone (float64)
 
 
 @pytest.mark.parametrize("shape", [SQUARE, ELLIPSE, HEART])

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .data import binarize
 from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .models import load, load_run
+from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, write_atomic
 from .train import load_run_data
 from .train.prior import encode_codes, prior_dir
@@ -18,21 +20,28 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
                  ais_chains: int = 16, progress: bool = False) -> dict:
     """Evaluate run ``path`` on a split of its dataset, write ``path/eval.json`` and return it (``vaelab eval``).
 
-    Every model: its family's metrics (:func:`vaelab.eval.evaluate`); a VQ-VAE with a code prior: the prior's bits
-    per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling / AIS, and the gap."""
+    Every model: its family's metrics (:func:`vaelab.eval.evaluate`) on the split binarized as the run was trained
+    (``binarization`` says how); a VQ-VAE with a code prior: the prior's bits per code; a VAE with ``nll_samples`` /
+    ``ais_steps``: -log p(x) by importance sampling / AIS, the gap, and bits per dimension where a
+    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a linear-Gaussian VAE: the exact
+    ``nll_exact`` (:mod:`vaelab.models.linear`)."""
     cfg, model = load_run(path, checkpoint, device)
     if nll_samples or ais_steps:
         model.family.require("likelihood", "an NLL estimate (--nll-samples, --ais-steps)")
-    data = load_run_data(cfg).split(split)
+    dataset = load_run_data(cfg, evaluation=True)
+    data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
+              "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
+    if linear_gaussian_parts(model) is not None:
+        result["nll_exact"] = -exact_log_px(model, data.x).mean().item()
     if nll_samples:
         ll = log_likelihood(model, data, k=nll_samples, seed=seed, progress=progress)
-        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
-                   "gap": result["nelbo"] - ll["nll"]}
+        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "bpd_convention": ll["bpd_convention"],
+                   "nll_samples": ll["k"], "gap": result["nelbo"] - ll["nll"]}
     if ais_steps:
         ais = ais_log_likelihood(model, data, steps=ais_steps, chains=ais_chains, seed=seed, progress=progress)
         result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}

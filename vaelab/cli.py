@@ -152,28 +152,32 @@ def _plot(run: RunDir) -> None:
 
 
 def _split(cfg: RunConfig, name: str) -> Split:
-    return load_run_data(cfg).split(name)
+    """A split of the run's data as the model saw it in training (a dynamic run's train split: one fixed draw)."""
+    return load_run_data(cfg, evaluation=True).split(name)
 
 
 def cmd_eval(args) -> None:
     result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True)
-    rows = [("split", args.split)] + [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
+    rows = [("split", args.split), ("binarization", result["binarization"])]
+    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
-                 ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
+                 ("-ELBO - NLL (nats)", result["gap"])]
     if "ais" in result:
         ais = result["ais"]
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
+    if result.get("bpd") is not None:
+        rows.append((f"bits per dim ({result['bpd_convention']})", result["bpd"]))
     for name, value in rows:
         print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
     print(f"wrote {RunDir(args.run).eval}")
 
 
 EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
-              "dead_codes", "prior_bits_per_code")
+              "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 

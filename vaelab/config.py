@@ -29,6 +29,7 @@ from .registry import Registry
 
 CONFIG_VERSION = 2  # version 1 (vaelab 0.1.0) is read through migrate_v1
 BINARIZE_MODES = ("none", "static", "dynamic")
+SIGMA_MODES = ("per-pixel", "isotropic")  # a Gaussian likelihood's learned sigma
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,8 @@ class ModelConfig:
     likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))
     sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
+    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussian: a sigma per pixel,
+    # or one shared by all (isotropic)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture

@@ -93,7 +93,7 @@ def load(info: RunInfo) -> tuple[RunConfig, torch.nn.Module]:
 
 @st.cache_resource(max_entries=4, show_spinner="loading the dataset")
 def _dataset(key: str, _cfg: RunConfig):
-    return load_run_data(_cfg)
+    return load_run_data(_cfg, evaluation=True)
 
 
 def split(cfg: RunConfig, name: str = "test") -> Split:

@@ -45,13 +45,15 @@ class Stopped(KeyboardInterrupt):
         self.step = step
 
 
-def load_run_data(cfg: RunConfig) -> Dataset:
-    """The run's dataset with its fixed binarization applied."""
+def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
+    """The run's dataset with its fixed binarization applied. ``evaluation``: every split binarized as the run was
+    trained, the train split of a dynamically binarized run by one fixed draw (for training it stays grey, drawn
+    afresh at each step)."""
     d = cfg.data
     options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
                                  ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
-    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
 
 class _StopRequests:
