@@ -176,7 +176,7 @@ def cmd_eval(args) -> None:
     print(f"wrote {RunDir(args.run).eval}")
 
 
-EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
+EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity", "codes_used",
               "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
