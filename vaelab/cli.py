@@ -318,7 +318,7 @@ def cmd_traverse(args) -> None:
     dims = dims_by_kl(evaluation, args.dims)
     images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],
                              dims, args.steps, args.span)
-    by = "KL" if evaluation["kl_per_dim"] is not None else "variance of the posterior mean (no per-dimension KL)"
+    by = "KL" if evaluation.get("kl_per_dim") is not None else "variance of the posterior mean (no per-dimension KL)"
     print(f"latent dimensions by {by} (rows): {dims}")
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 

@@ -47,7 +47,8 @@ def feature_distance(f: torch.Tensor, f_real: torch.Tensor) -> torch.Tensor:
 
 @OBJECTIVES.register("vae-gan")
 class VAEGANObjective(Objective):
-    """VAE-GAN (Larsen et al. 2016): see the module."""
+    """VAE-GAN (Larsen et al. 2016): KL + reconstruction in an image discriminator's features + GAN, each parameter
+    group moved by its own loss (see the module)."""
 
     family = AUTOENCODER
     Options, options_key = VAEGANOptions, "vaegan"
