@@ -96,7 +96,8 @@ def test_image_discriminator_tells_digits_from_noise():
     tr = Trainer(config("vae-gan", "train.steps=1"))
     obj, x = tr.objective, tr.data.train.x[:128]
     g = torch.Generator().manual_seed(0)
-    obj.pending_x, obj.pending_rec, obj.pending_gen = x, torch.rand(x.shape, generator=g), torch.rand(x.shape, generator=g)
+    noise_images = torch.rand(2, *x.shape, generator=g)
+    obj.pending_x, obj.pending_rec, obj.pending_gen = x, noise_images[0], noise_images[1]
     first = tr._step_players()["disc_loss"]
     for _ in range(60):
         last = tr._step_players()["disc_loss"]

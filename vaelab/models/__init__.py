@@ -16,4 +16,5 @@ from .vqvae import VQVAE
 
 __all__ = ["MODELS", "POSTERIORS", "ModelSpec", "build_model", "family_of", "FAMILIES", "Family", "VAE_FAMILY",
            "VQ_FAMILY", "AUTOENCODER", "CODE_PRIOR", "VAE", "Autoencoder", "AETerms", "VQVAE", "VectorQuantizer",
-           "GatedPixelCNN", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood", "LIKELIHOODS", "load", "load_run", "run_facts"]
+           "GatedPixelCNN", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood", "LIKELIHOODS", "load",
+           "load_run", "run_facts"]

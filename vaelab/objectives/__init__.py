@@ -14,6 +14,7 @@ from .vq import VQObjective
 from .wae import WAEMMDObjective
 
 __all__ = ["OBJECTIVES", "Objective", "Player", "check_run", "global_batch", "inner", "InfoVAEObjective",
-           "WAEMMDObjective", "WAEGANObjective", "AAEObjective", "VAEGANObjective", "KERNELS", "mmd_u", "BetaTCObjective", "DIPObjective", "FactorObjective",
-           "tc_decomposition", "ELBOObjective", "IWAEObjective", "VQObjective", "PriorObjective", "iwae_bound",
-           "BETA_SCHEDULES", "beta_at", "capacity_at", "kl_penalty"]
+           "WAEMMDObjective", "WAEGANObjective", "AAEObjective", "VAEGANObjective", "KERNELS", "mmd_u",
+           "BetaTCObjective", "DIPObjective", "FactorObjective", "tc_decomposition", "ELBOObjective",
+           "IWAEObjective", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at",
+           "capacity_at", "kl_penalty"]
