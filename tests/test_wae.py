@@ -230,6 +230,15 @@ def test_supervised_aae_gives_the_label_to_the_decoder_only():
 
 
 # ------------------------------------------------------------------------------------------------- objectives
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("name", ["infovae", "mmd-vae", "wae-mmd", "wae-gan", "aae", "vae-gan"])
+def test_every_model_trains_with_mlp_and_conv_networks(name, arch):
+    with one_thread():
+        record = Trainer(config(name, f"model.arch={arch}", "model.channels=[4, 8]", "train.steps=4")).fit()
+    assert torch.isfinite(torch.tensor(record["train/loss"])) and record["val/mmd"] > -0.1
+    assert ("val/nelbo" in record) == (name in ("infovae", "mmd-vae"))  # an ELBO only where there is a density
+
+
 def test_infovae_weights_and_the_mmd_vae_preset():
     cfg = config("mmd-vae", "train.steps=1")
     assert (cfg.objective.info.alpha, cfg.objective.info.lam) == (1.0, 1000.0)
@@ -272,6 +281,8 @@ def test_an_autoencoder_has_no_likelihood_to_estimate(tmp_path, capsys):
     result = json.loads((tmp_path / "wae" / "eval.json").read_text())
     assert set(result["metrics"]) == {"loss", "sse", "mse", "psnr", "ssim", "mmd", "active_units"}
     assert "nelbo" not in result and "nll" not in result
+    for view in ("sample", "reconstruct", "interpolate", "traverse"):
+        assert main([view, run]) == 0, view
     capsys.readouterr()
     assert main(["eval", run, "--nll-samples", "10"]) == 2
     err = capsys.readouterr().err
