@@ -123,11 +123,11 @@ def toy(n: int, seed: int) -> torch.Tensor:
 def test_aggregate_posterior_on_a_2d_toy_problem(name, sets, close):
     """After 2000 steps the codes of 1000 test points have mean within 0.3 of 0 and covariance entries within 0.6 of
     I's for the AAE and WAE-GAN; a plain autoencoder's (WAE with lambda = 0; 500 steps, it has no game to settle)
-    do not (mean off by 2.2, covariance by 1.5 after 600 steps). The 1000 codes' own sampling error is ~0.03 (mean) and ~0.045 (covariance); the rest of
-    the bound is the adversarial game's: over train.seed 0-7 its final codes were off by up to 0.20 (mean) and
-    0.47 (covariance). The discriminator learns 10x faster than the model (lr 2e-3 against 2e-4): at the paper's
-    5e-4 against 1e-3 it fell to chance while the codes drifted (2 of 4 seeds off by 0.5-1.2 in the mean); and
-    lambda is 1, as the 2-D reconstruction cost is tiny next to MNIST's."""
+    do not (mean off by 2.2, covariance by 1.5 after 600 steps). The 1000 codes' own sampling error is ~0.03
+    (mean) and ~0.045 (covariance); the rest of the bound is the adversarial game's: over train.seed 0-7 its final
+    codes were off by up to 0.20 (mean) and 0.47 (covariance). The discriminator learns 10x faster than the model
+    (lr 2e-3 against 2e-4): at the paper's 5e-4 against 1e-3 it fell to chance while the codes drifted (2 of 4
+    seeds off by 0.5-1.2 in the mean); and lambda is 1, as the 2-D reconstruction cost is tiny next to MNIST's."""
     data = Dataset("toy", Split(toy(2000, 0), None), Split(toy(200, 1), None), Split(toy(1000, 2), None), 0, False)
     cfg = config(name, "model.hidden=[32, 32]", "model.latent_dim=2", "model.likelihood=gaussian",
                  "train.batch_size=200", "train.steps=2000", "train.lr=2e-4", "train.adam_beta1=0.5",
@@ -266,6 +266,9 @@ def test_infovae_refuses_negative_weights(sets, match):
     ("vae-gan", ["model.posterior=deterministic"], "objective 'vae-gan' is a VAE"),
     ("wae-mmd", ["model.posterior=iaf"], "got model.posterior iaf"),
     ("wae-mmd", ["objective.name=elbo"], "objective 'elbo' trains a VAE"),
+    ("wae-mmd", ["objective.wae.kernel=cauchy"], "objective.wae.kernel must be one of imq, rbf"),
+    ("wae-mmd", ["objective.wae.scales=[]"], "objective.wae.scales must be a list of numbers > 0"),
+    ("wae-gan", ["objective.wae_gan.lam=-1"], "objective.wae_gan.lam must be >= 0"),
 ])
 def test_combinations_that_do_not_apply_are_refused(model, sets, match):
     with pytest.raises(ConfigError, match=match):

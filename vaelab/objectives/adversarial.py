@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..data import DataFacts
 from ..models import AUTOENCODER
 from .base import OBJECTIVES, Objective, Player, global_batch, inner
@@ -48,6 +48,16 @@ class LatentGANObjective(Objective):
 
     family = AUTOENCODER
     pending_buffers = ("pending_z", "pending_p")  # the last step's codes and prior draws, global batch [B, D]
+
+    @classmethod
+    def check(cls, cfg: RunConfig) -> None:
+        key = cls.options_key
+        o = getattr(cfg.objective, key)
+        rules = (("lam", o.lam >= 0, ">= 0"), ("disc_lr", o.disc_lr > 0, "> 0"),
+                 ("disc_hidden", o.disc_hidden >= 1, ">= 1"), ("disc_layers", o.disc_layers >= 1, ">= 1"))
+        for name, ok, need in rules:
+            if not ok:
+                raise ConfigError(f"objective.{key}.{name} must be {need}; got {getattr(o, name)!r}")
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)

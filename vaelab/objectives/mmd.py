@@ -34,6 +34,14 @@ def rbf(d2: torch.Tensor, dim: int, scale: float) -> torch.Tensor:
     return torch.exp(-d2 / (dim * scale))
 
 
+def check_kernel(where: str, kernel: str, scales) -> None:
+    """ConfigError for an unknown kernel or scales that are not positive numbers (``where``: the option group)."""
+    if kernel not in KERNELS.names():
+        raise ConfigError(f"{where}.kernel must be one of {', '.join(KERNELS.names())}; got {kernel!r}")
+    if not scales or any(not s > 0 for s in scales):
+        raise ConfigError(f"{where}.scales must be a list of numbers > 0; got {scales!r}")
+
+
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """||a_i - b_j||^2: [n, m] for a [n, D], b [m, D], in a's dtype, as |a|^2 + |b|^2 - 2 a.b in float64 (one GEMM,
     no [n, m, D] tensor: 1000 codes of 64 dimensions would take 0.5 GB). The cancellation costs ~1e-16 |a|^2."""

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import ConfigError, RunConfig
 from ..models import AUTOENCODER
 from .base import OBJECTIVES, Objective
-from .mmd import WAE_SCALES, prior_mmd
+from .mmd import WAE_SCALES, check_kernel, prior_mmd
 
 
 @dataclass
@@ -25,6 +26,13 @@ class WAEMMDObjective(Objective):
 
     family = AUTOENCODER
     Options, options_key = WAEOptions, "wae"
+
+    @classmethod
+    def check(cls, cfg: RunConfig) -> None:
+        o = cfg.objective.wae
+        if not o.lam >= 0:
+            raise ConfigError(f"objective.wae.lam must be >= 0; got {o.lam}")
+        check_kernel("objective.wae", o.kernel, o.scales)
 
     def forward(self, model, x, y, step):
         t = model(x, y)
