@@ -27,7 +27,7 @@ from .registry import Registry
 
 CONFIG_VERSION = 2  # version 1 (vaelab 0.1.0) is read through migrate_v1
 BINARIZE_MODES = ("none", "static", "dynamic")
-SIGMA_MODES = ("per-pixel", "isotropic")  # a Gaussian likelihood's learned sigma
+SIGMA_MODES = ("per-pixel", "per-channel", "isotropic")  # a Gaussian likelihood's sigma: per pixel, channel, or one
 
 
 class ConfigError(ValueError):
@@ -62,11 +62,15 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp
     channels: list[int] = field(default_factory=lambda: [8, 16, 32])  # conv (the seed notebook's)
     activation: str = field(default="relu", metadata=choices("activation", "gated"))
-    likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))
-    sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
+    likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))  # vaelab list: bernoulli |
+    # continuous-bernoulli | discretized-logistic | gaussian | dequantized-gaussian
+    sigma: float = 0.1  # gaussians: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
-    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussian: a sigma per pixel,
-    # or one shared by all (isotropic)
+    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussians: a sigma per pixel,
+    # per channel, or one shared by all (isotropic)
+    sigma_min: float | None = None  # gaussians: a learned sigma stays above it (null: gaussian 0, dequantized-gaussian
+    # 1 / (256 sqrt 12), the dequantization noise's own standard deviation)
+    mixtures: int = 1  # discretized-logistic: logistic components per pixel (PixelCNN++ uses 10 for CIFAR-10)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
@@ -224,7 +228,9 @@ class RunConfig:
                  ("kl.ratio", 0 < kl.ratio <= 1, "in (0, 1]"),
                  ("kl.cycles", kl.cycles >= 1, ">= 1"),
                  ("kl.warmup_steps", kl.warmup_steps >= 0, ">= 0"),
-                 ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0")]
+                 ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0"),
+                 ("model.mixtures", self.model.mixtures >= 1, ">= 1"),
+                 ("model.sigma_min", self.model.sigma_min is None or self.model.sigma_min >= 0, ">= 0 (or null)")]
         rules += [(key, value(key) in known, f"one of {', '.join(known)}") for key, known in _choice_rules(self)]
         for key, ok, need in rules:
             if not ok:
