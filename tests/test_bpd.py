@@ -70,7 +70,7 @@ def test_cli_eval_names_its_bpd_convention(tmp_path, capsys):
         assert main(["eval", str(run), "--nll-samples", "20"]) == 0
         out = capsys.readouterr().out
         result = json.loads((run / "eval.json").read_text())
-        assert result["bpd_convention"] == convention and ("bits per dim (binary)" in out) == (convention is not None)
+        assert result["bpd_convention"] == convention and ("bits per dim, IS (binary)" in out) == (convention is not None)
         if convention:
             assert result["bpd"] == pytest.approx(result["nll"] / (64 * math.log(2)), rel=1e-12)
         else:

@@ -122,7 +122,11 @@ def cmd_eval(args) -> None:
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True)
     rows = [("split", args.split), ("binarization", result["binarization"])]
-    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
+    if "likelihood" in result:
+        rows.append(("likelihood", f"{result['likelihood']} (bpd convention: {result['bpd_convention'] or 'none'})"))
+        if result["image_metrics_on"] != "the images":
+            rows.append(("MSE/PSNR/SSIM against", result["image_metrics_on"]))
+    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if result.get(k) is not None]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
                  ("-ELBO - NLL (nats)", result["gap"])]
@@ -131,13 +135,13 @@ def cmd_eval(args) -> None:
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
     if result.get("bpd") is not None:
-        rows.append((f"bits per dim ({result['bpd_convention']})", result["bpd"]))
+        rows.append((f"bits per dim, IS ({result['bpd_convention']})", result["bpd"]))
     for name, value in rows:
-        print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
+        print(f"{name:<32} {value:.4f}" if isinstance(value, float) else f"{name:<32} {value}")
     print(f"wrote {RunDir(args.run).eval}")
 
 
-EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
+EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
               "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
@@ -187,7 +191,8 @@ def cmd_codes(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     save_figure(code_usage_figure(usage), out / "codebook_usage.png")
     x = split.x[: args.n].to(args.device)
-    save_figure(code_maps_figure(x, model.encode(x), model.quantizer.num_codes), out / "code_maps.png")
+    save_figure(code_maps_figure(split.images[: args.n], model.encode(x), model.quantizer.num_codes),
+                out / "code_maps.png")
     print(f"wrote {out / 'codebook_usage.png'} and {out / 'code_maps.png'}")
 
 
@@ -238,7 +243,8 @@ def cmd_reconstruct(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     model.family.require("reconstruct", "`vaelab reconstruct`")
     split = _split(cfg, args.split)
-    images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n])
+    images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n],
+                                   images=split.images[:args.n])  # a binarized split's grey originals
     print(f"wrote {save_grid(images, _out(args, 'reconstructions.png'), nrow)}")
 
 

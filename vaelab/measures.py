@@ -49,6 +49,9 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("nll_exact", "NLL, exact", "nats", "lower",
             "-log p(x) in closed form, for a linear-Gaussian VAE (probabilistic PCA), per example"),
     Measure("bpd", "bits per dimension", "bits", "lower", "The NLL in bits per data dimension"),
+    Measure("nelbo_bpd", "negative ELBO per dim", "bits", "lower",
+            "The negative ELBO in bits per data dimension, under the likelihood's bpd convention: an upper bound on "
+            "the bits per dimension"),
     Measure("gap", "-ELBO - NLL", "nats", "lower", "How far the ELBO is below log p(x): KL(q(z|x) || p(z|x))"),
     Measure("mse", "MSE", "per pixel", "lower", "Mean squared error of the reconstruction, per pixel"),
     Measure("psnr", "PSNR", "dB", "higher", "Peak signal-to-noise ratio of the reconstruction, peak 1"),
