@@ -14,7 +14,7 @@ import torch
 from .api import evaluate_run, load_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
-from .data import DATASETS, DataError, Split
+from .data import DATASET_PRESETS, DATASETS, DataError, Split
 from .eval import evaluate
 from .measures import MEASURES
 from .models import MODELS
@@ -42,12 +42,12 @@ def cmd_list(args) -> None:
 
 
 def train_config(args) -> RunConfig:
-    """defaults <- the model name's presets <- --config file <- command-line flags <- --set.
+    """defaults <- the dataset's presets <- the model name's presets <- --config file <- command-line flags <- --set.
 
-    The model name is --model's, else the --config file's model.name, else vae."""
+    The model name is --model's, else the --config file's model.name, else vae. The dataset is the one the other
+    layers name (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)."""
     patch = read_patch(args.config) if args.config else {}
     name = args.model or patch.get("model", {}).get("name", "vae")
-    cfg = RunConfig().override(MODELS.get(name).presets).override(patch)
     flags = {"model": {"name": name}, "data": {}, "train": {}}
     if args.dataset:
         flags["data"]["name"] = args.dataset
@@ -64,7 +64,13 @@ def train_config(args) -> RunConfig:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
         flags.setdefault("objective", {})["k"] = args.k
-    return cfg.override(flags).set(args.set)
+
+    def layered(base: RunConfig) -> RunConfig:
+        return base.override(MODELS.get(name).presets).override(patch).override(flags).set(args.set)
+
+    cfg = layered(RunConfig())
+    dataset = DATASET_PRESETS.get(cfg.data.name)
+    return layered(RunConfig().override(dataset)) if dataset else cfg
 
 
 def cmd_train(args) -> None:

@@ -50,6 +50,8 @@ class DataConfig:
     image_size: int | None = None  # image-folder / celeba: side of the square images (their default: 64)
     crop: int | None = None  # image-folder / celeba: center crop before resizing (celeba: 140)
     channels: int | None = None  # image-folder: 1 (grey) or 3 (colour)
+    attributes: list[str] | None = None  # celeba: attributes of list_attr_celeba.txt whose pattern labels the images
+    # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
 

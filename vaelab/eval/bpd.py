@@ -34,10 +34,14 @@ def is_binary(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
-def is_8bit(x: torch.Tensor) -> bool:
-    """Values k / 255, k = 0..255: 8-bit images scaled to [0, 1] (float32 holds k / 255 within 3e-8 of it)."""
-    k = x * 255
-    return bool(((k - k.round()).abs() < 1e-3).all() and (x >= 0).all() and (x <= 1).all())
+def is_8bit(x: torch.Tensor, rows: int = 4096) -> bool:
+    """Values k / 255, k = 0..255: 8-bit images scaled to [0, 1] (float32 holds k / 255 within 3e-8 of it). Checked
+    ``rows`` examples at a time, so a whole training set needs no temporary copies of its size."""
+    for part in x.split(rows):
+        k = part * 255
+        if not (((k - k.round()).abs() < 1e-3).all() and (part >= 0).all() and (part <= 1).all()):
+            return False
+    return True
 
 
 CONVENTIONS: Registry[Convention] = Registry("bpd convention")

@@ -138,7 +138,7 @@ preset("factorvae", VAE, "FactorVAE (Kim & Mnih 2018): total correlation from a 
 preset("dip-vae", VAE, "DIP-VAE (Kumar et al. 2018): the aggregate posterior's covariance pushed to I (objective "
        "dip-i/ii)", {"objective": {"name": "dip-ii"}})
 preset("pixel-vae", VAE, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
-       {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}})
+       {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}, "data": {"binarize": "dynamic"}})
 preset("linear-vae", VAE, "linear-Gaussian VAE: probabilistic PCA (Tipping & Bishop 1999), its log p(x) exact "
        "(nll_exact)",
        # sigma learned from 1, not 0.1: after 400 steps on digits (d = 8) the largest principal angle to PCA's
