@@ -155,3 +155,16 @@ def test_a_discretized_logistic_vae_learns_frey_faces_and_reports_bits_per_dim(t
     assert "bits per dim, IS (discrete-8bit)" in out
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["val/nelbo"] < records[0]["val/nelbo"] - 50  # 2599 -> 2503 nats
+
+
+@pytest.mark.skipif(not FREY.is_file(), reason="the Frey Faces file is not present")
+def test_the_frey_faces_config_trains_a_dequantized_gaussian(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAELAB_DATA", str(FREY.parents[1]))
+    config_file = Path(__file__).parents[1] / "configs" / "frey-faces.yaml"
+    run = tmp_path / "frey"
+    assert main(["train", "--config", str(config_file), "--steps", "30", "--set", "train.progress=false",
+                 "--out", str(run)]) == 0
+    assert main(["eval", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert (result["likelihood"], result["bpd_convention"]) == ("dequantized-gaussian", "dequantized-8bit")
+    assert result["nelbo_bpd"] == pytest.approx((result["nelbo"] + 560 * math.log(256)) / (560 * math.log(2)))
