@@ -71,6 +71,8 @@ def test_cli_eval_names_its_bpd_convention(tmp_path, capsys):
         out = capsys.readouterr().out
         result = json.loads((run / "eval.json").read_text())
         assert result["bpd_convention"] == convention and ("bits per dim, IS (binary)" in out) == (convention is not None)
+        assert ("per dim" in out) == (convention is not None)  # neither the NLL's nor the negative ELBO's bpd
+        assert (result["nelbo_bpd"] is None) == (convention is None)
         if convention:
             assert result["bpd"] == pytest.approx(result["nll"] / (64 * math.log(2)), rel=1e-12)
         else:

@@ -190,8 +190,6 @@ EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "mse", "psnr", "ssim", "
               "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
-
-
 def _out(args, default: str) -> Path:
     return Path(args.output) if args.output else Path(args.run) / default
 
