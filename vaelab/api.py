@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data import binarize
-from .data import Split
+from .data import Split, binarize
 from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .eval.bpd import bits_per_dim, bpd_convention
 from .models import load, load_run
@@ -26,10 +25,10 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     (``binarization`` says how); a model with a likelihood: which (``likelihood``), what it scores and what the image
     metrics compare with (``likelihood_on``, ``image_metrics_on``: binary draws, and the grey images they came
     from), the ``bpd_convention`` that applies to the split (None: no bits per dimension mean anything) and, under
-    it, the negative ELBO in bits per dimension (``nelbo_bpd``, an upper bound on ``bpd``); a VQ-VAE with a code prior: the prior's bits per code; a VAE with ``nll_samples`` /
-    ``ais_steps``: -log p(x) by importance sampling / AIS, the gap, and bits per dimension where a
-    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a linear-Gaussian VAE: the exact
-    ``nll_exact`` (:mod:`vaelab.models.linear`)."""
+    it, the negative ELBO in bits per dimension (``nelbo_bpd``, an upper bound on ``bpd``); a VQ-VAE with a code
+    prior: the prior's bits per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling /
+    AIS, the gap, and bits per dimension where a ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a
+    linear-Gaussian VAE: the exact ``nll_exact`` (:mod:`vaelab.models.linear`)."""
     cfg, model = load_run(path, checkpoint, device)
     if nll_samples or ais_steps:
         model.family.require("likelihood", "an NLL estimate (--nll-samples, --ais-steps)")
