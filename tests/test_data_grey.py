@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA as SHARED  # the shared real datasets beside this checkout
 from PIL import Image
 
 from vaelab.data import DataError, load_dataset
 from vaelab.data import datasets as data_module
 from vaelab.data.files import FileSpec
 
-SHARED = Path("/work/shared/data")
 FREY = SHARED / "frey_faces" / "frey_faces_uint8.npy"
 OMNIGLOT = SHARED / "omniglot"
 
@@ -168,6 +168,25 @@ def test_omniglot_download_and_checksums(server, tmp_path, monkeypatch):
     (bad / "images_background_small2.zip").write_bytes(b"PK not really")
     with pytest.raises(DataError, match="images_background_small2.zip: not a zip file"):
         load_dataset("omniglot", bad, download=False)
+    huge = omniglot_zip("images_background_small2", {"Greek/character01/0394_01.png": bytes(2 << 20)})
+    (bad / "images_background_small2.zip").write_bytes(huge)
+    with pytest.raises(DataError, match=r"0394_01.png declares 2,097,152 bytes, not a 105x105 character"):
+        load_dataset("omniglot", bad, download=False)
+
+
+def test_omniglot_refuses_a_png_whose_header_declares_too_many_pixels(tmp_path, monkeypatch):
+    big = io.BytesIO()
+    Image.new("1", (2000, 2000)).save(big, format="PNG")  # a few kB on disk, 4 Mpixels declared
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3_000_000)  # past twice it, Pillow refuses by itself
+    folder = tmp_path / "omni"
+    folder.mkdir()
+    for name, top in (("images_background_small1.zip", "images_background_small1"),
+                      ("images_background_small2.zip", "images_background_small2")):
+        (folder / name).write_bytes(omniglot_zip(top, {"Greek/character01/0394_01.png": big.getvalue()}))
+    register(monkeypatch, "omniglot", {p.name: p.read_bytes() for p in folder.iterdir()})
+    with pytest.raises(DataError, match=r"0394_01.png: its header declares 2000x2000 pixels, more than the "
+                                        r"3,000,000"):
+        load_dataset("omniglot", folder, download=False)
 
 
 def test_omniglot_official_urls_when_missing(tmp_path):

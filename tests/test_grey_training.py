@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATA
 
 from vaelab.cli import main, parser, train_config
 from vaelab.config import ConfigError, ModelConfig, RunConfig
@@ -133,7 +134,7 @@ def test_grey_datasets_default_to_the_discretized_logistic_and_binary_ones_to_be
     assert config("--model", "pixel-vae", "--dataset", "fashion-mnist").data.binarize == "dynamic"
 
 
-FREY = Path("/work/shared/data/frey_faces/frey_faces_uint8.npy")
+FREY = SHARED_DATA / "frey_faces" / "frey_faces_uint8.npy"
 
 
 @pytest.mark.skipif(not FREY.is_file(), reason="the Frey Faces file is not present")

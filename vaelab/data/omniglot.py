@@ -20,10 +20,11 @@ import numpy as np
 from PIL import Image
 
 from .errors import DataError
-from .images import DECODE_ERRORS
+from .images import DECODE_ERRORS, check_pixels, quiet_open
 
 SIDE = 28
 ZIPS = ("images_background_small1.zip", "images_background_small2.zip")
+MAX_PNG = 1 << 20  # bytes a member may declare: the official 105x105 1-bit PNGs take about 300
 
 
 def parse_zip(data: bytes, path: Path) -> dict[str, np.ndarray]:
@@ -38,6 +39,9 @@ def parse_zip(data: bytes, path: Path) -> dict[str, np.ndarray]:
             parts = PurePosixPath(member.filename).parts
             if member.is_dir() or not member.filename.endswith(".png") or len(parts) != 4:
                 continue
+            if member.file_size > MAX_PNG:  # zipfile reads no more than the declared size
+                raise DataError(f"{path}:{member.filename} declares {member.file_size:,} bytes, not a 105x105 "
+                                f"character; not an Omniglot background set")
             images["/".join(parts[1:])] = _character(archive.read(member), f"{path}:{member.filename}")
     if not images:
         raise DataError(f"{path}: holds no <alphabet>/<character>/<image>.png files; not an Omniglot background set")
@@ -45,9 +49,11 @@ def parse_zip(data: bytes, path: Path) -> dict[str, np.ndarray]:
 
 
 def _character(png: bytes, where: str) -> np.ndarray:
-    """A 105x105 PNG as inverted ink fractions, 28x28 uint8 (area averaging, Pillow's BOX filter)."""
+    """A 105x105 PNG as inverted ink fractions, 28x28 uint8 (area averaging, Pillow's BOX filter). Its size is
+    checked from the header (:func:`vaelab.data.images.check_pixels`) before it is decoded."""
     try:
-        with Image.open(io.BytesIO(png)) as image:
+        with quiet_open(io.BytesIO(png)) as image:
+            check_pixels(image, where)
             grey = image.convert("L")
     except DECODE_ERRORS as err:
         raise DataError(f"{where}: not a readable PNG ({type(err).__name__}: {err})") from err
