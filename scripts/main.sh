@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set up, train the default VAE on Fashion-MNIST, evaluate it, draw its pictures.
-#   bash scripts/main.sh                 # runs/fashion-vae, 20 epochs (one to two minutes of training on 2 cores)
+#   bash scripts/main.sh                 # runs/fashion-vae, 20 epochs (README: what it measured, how long it took)
 #   EPOCHS=50 OUT=runs/long bash scripts/main.sh
 # The default model scores Fashion-MNIST's 8-bit grey pixels with a discretized logistic (PixelCNN++'s likelihood,
 # one component): its negative ELBO and NLL are code lengths of the images themselves, so `vaelab eval` prints them
