@@ -43,7 +43,7 @@ def test_cvae_is_conditioned_on_the_label():
 def test_model_presets_and_unknown_names():
     assert MODELS.get("beta-vae").presets == {"kl": {"beta": 4.0}}
     assert RunConfig().override(MODELS.get("cvae").presets).model.conditional
-    with pytest.raises(LookupError, match="unknown model 'vq'; known: beta-tcvae, beta-vae, .*, vqvae"):
+    with pytest.raises(LookupError, match="unknown model 'vq'; known: aae, beta-tcvae, beta-vae, .*, vqvae, wae-gan, "):
         MODELS.get("vq")
     with pytest.raises(LookupError, match="unknown encoder architecture 'resnet'"):
         model((1, 8, 8), arch="resnet")

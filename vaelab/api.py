@@ -7,6 +7,7 @@ from pathlib import Path
 from .data import Split, binarize
 from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .eval.bpd import bits_per_dim, bpd_convention
+from .measures import MEASURES
 from .models import load, load_run
 from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, write_atomic
@@ -53,6 +54,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if ais_steps:
         ais = ais_log_likelihood(model, data, steps=ais_steps, chains=ais_chains, seed=seed, progress=progress)
         result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}
+    result["metrics"] = [k for k in result if k in MEASURES and k != "n"]  # what applies to this model; the rest
+    # (an ELBO, NLL, bits per dimension for a model without a likelihood; codebook use without codes) is left out
     write_atomic(RunDir(path).eval, json.dumps(result, indent=2))
     return result
 

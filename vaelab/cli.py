@@ -186,8 +186,8 @@ def cmd_eval(args) -> None:
     print(f"wrote {RunDir(args.run).eval}")
 
 
-EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
-              "dead_codes", "prior_bits_per_code", "nll_exact")
+EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
+              "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:
@@ -328,7 +328,7 @@ def cmd_traverse(args) -> None:
     dims = dims_by_kl(evaluation, args.dims)
     images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],
                              dims, args.steps, args.span)
-    by = "KL" if evaluation["kl_per_dim"] is not None else "variance of the posterior mean (no per-dimension KL)"
+    by = "KL" if evaluation.get("kl_per_dim") is not None else "variance of the posterior mean (no per-dimension KL)"
     print(f"latent dimensions by {by} (rows): {dims}")
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 

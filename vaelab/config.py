@@ -190,6 +190,7 @@ class TrainConfig:
     steps: int | None = None  # if set, overrides epochs
     batch_size: int = 128  # global, split over DDP ranks
     lr: float = 1e-3
+    adam_beta1: float = 0.9  # the model's Adam (beta2 0.999); the WAE paper's 0.5
     weight_decay: float = 0.0
     grad_clip: float | None = None  # max gradient norm
     patience: int | None = None  # early stopping: epochs without a better validation loss
@@ -232,6 +233,7 @@ class RunConfig:
                  ("train.checkpoint_every", t.checkpoint_every >= 1, ">= 1"),
                  ("train.eval_batch_size", t.eval_batch_size is None or t.eval_batch_size >= 1, ">= 1 (or null)"),
                  ("train.lr", positive(t.lr), "a finite number > 0"),
+                 ("train.adam_beta1", 0 <= t.adam_beta1 < 1, "in [0, 1)"),
                  ("train.weight_decay", at_least_0(t.weight_decay), "a finite number >= 0"),
                  ("train.grad_clip", t.grad_clip is None or at_least_0(t.grad_clip), "a finite number >= 0 (or null)"),
                  ("train.patience", t.patience is None or t.patience >= 0, ">= 0 epochs (or null)"),

@@ -53,6 +53,8 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "The negative ELBO in bits per data dimension, under the likelihood's bpd convention: an upper bound on "
             "the bits per dimension"),
     Measure("gap", "-ELBO - NLL", "nats", "lower", "How far the ELBO is below log p(x): KL(q(z|x) || p(z|x))"),
+    Measure("sse", "squared error", "per example", "lower",
+            "||x - x^||^2 summed over pixels: an autoencoder's reconstruction cost (the WAE's c(x, x^)), per example"),
     Measure("mse", "MSE", "per pixel", "lower", "Mean squared error of the reconstruction, per pixel"),
     Measure("psnr", "PSNR", "dB", "higher", "Peak signal-to-noise ratio of the reconstruction, peak 1"),
     Measure("ssim", "SSIM", "", "higher",
@@ -74,6 +76,14 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("mi", "index-code MI", "nats", None, "I(x; z) under q (Chen et al. 2018)"),
     Measure("dw_kl", "dimension-wise KL", "nats", None, "sum_j KL(q(z_j) || p(z_j)) (Chen et al. 2018)"),
     Measure("dip", "DIP penalty", "", "lower", "The DIP-VAE covariance penalty (Kumar et al. 2018)"),
+    Measure("mmd", "posterior-prior MMD", "", "lower",
+            "Unbiased MMD^2 between codes of the evaluated examples, z ~ q(z|x), and prior draws (inverse "
+            "multiquadratic kernels, Tolstikhin et al. 2018): 0 in expectation when the aggregate posterior is the prior"),
+    Measure("adv", "adversarial penalty", "nats", "lower",
+            "-log D(z): how surely the latent discriminator tells the codes from prior draws (WAE-GAN, AAE)"),
+    Measure("llike", "feature reconstruction", "", "lower",
+            "1/2 ||Dis_l(x) - Dis_l(x~)||^2: VAE-GAN's reconstruction error in the discriminator's features"),
+    Measure("gan", "generator loss", "nats", "lower", "VAE-GAN's decoder loss against the image discriminator"),
     Measure("disc_loss", "discriminator loss", "nats", None, "The cross-entropy of the objective's discriminator"),
 ]}
 

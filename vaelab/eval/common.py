@@ -10,13 +10,16 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from .. import noise
 from ..data import Split
+from ..objectives.mmd import WAE_SCALES, mmd_u
 from ..registry import Registry
 from .image import psnr, ssim
 
 Reduce = Callable[[torch.Tensor], torch.Tensor] | None
 EVALUATORS: Registry[Callable[..., dict]] = Registry("evaluator")  # by model family name
 DEFAULT_EVAL_BATCH = 1000
+MMD_EXAMPLES = 1000  # codes of a split compared with as many prior draws
 
 
 @contextmanager
@@ -62,3 +65,29 @@ def evaluate(model: nn.Module, split: Split, *, batch_size: int | None = None, s
     evaluator = EVALUATORS.get(model.family.name)
     with evaluating(model):
         return evaluator(model, split, batch_size=batch_size or eval_batch_size(model), seed=seed, reduce=reduce)
+
+
+class CodeSample:
+    """The first :data:`MMD_EXAMPLES` codes z ~ q(z|x) of an evaluation, for the MMD between the aggregate posterior
+    and the prior that every model with a continuous latent space reports (``mmd``): the unbiased MMD^2 under the
+    WAE's inverse multiquadratic kernels (C = 2 d_z x 0.1 .. 10; :mod:`vaelab.objectives.mmd`), in float64, against
+    as many prior draws seeded by ``seed``. 0 in expectation when q(z) = p(z). Sharded over ranks, each rank's
+    estimate on its shard is averaged."""
+
+    def __init__(self):
+        self.parts: list[torch.Tensor] = []
+        self.n = 0
+
+    def add(self, z: torch.Tensor) -> None:
+        take = min(MMD_EXAMPLES - self.n, len(z))
+        if take > 0:
+            self.parts.append(z[:take].double())
+            self.n += take
+
+    def sums(self, prior: nn.Module, seed: int) -> dict[str, torch.Tensor]:
+        """{"mmd": this shard's estimate, "mmd_parts": 1}, to sum over ranks (float64 scalars)."""
+        z = torch.cat(self.parts)
+        with noise.batch_noise(noise.mix_seed(seed, -1), device=z.device):
+            p = prior.sample(len(z), device=z.device).double()
+        one = torch.ones((), dtype=torch.float64, device=z.device)
+        return {"mmd": mmd_u(z, p, "imq", WAE_SCALES), "mmd_parts": one}

@@ -7,7 +7,7 @@ from torch import nn
 from .. import noise
 from ..data import Split
 from ..models import VAE_FAMILY
-from .common import EVALUATORS, Reduce, batches, reconstruction_sums
+from .common import EVALUATORS, CodeSample, Reduce, batches, reconstruction_sums
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016, §5.2: A_u = Cov_x(E_q[u|x]) > 0.01
 ACTIVITY_DRAWS = 16  # parent draws per example for E_q[u|x] of a hierarchical model's layers, in two halves
@@ -40,12 +40,18 @@ def posterior_mean_halves(model: nn.Module, x: torch.Tensor, t) -> tuple[torch.T
     return a, b
 
 
+def one_layer(model: nn.Module) -> bool:
+    """A model with one stochastic layer, whose codes z are draws of q(z|x) under the prior p(z)."""
+    return len(getattr(model, "dims", ())) <= 1  # a hierarchical VAE lists its layers in dims
+
+
 @EVALUATORS.register(VAE_FAMILY.name)
 @torch.no_grad()
 def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, seed: int = 0,
                   reduce: Reduce = None) -> dict:
     """Negative ELBO (the ``loss``), its reconstruction and KL parts (nats per example), MSE, PSNR and SSIM of
-    the reconstruction (:func:`decoder_mean` at the posterior mean; MSE per pixel), active units, the variance
+    the reconstruction (:func:`decoder_mean` at the posterior mean; MSE per pixel), the MMD between codes and the
+    prior for a model with one stochastic layer (:class:`~vaelab.eval.common.CodeSample`), active units, the variance
     of each posterior mean over the data (``var_mu``, Cov_x(E_q[z_i|x]): see :func:`posterior_mean_halves`) and
     KL per dimension.
 
@@ -65,6 +71,7 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     sums = {k: torch.zeros((), dtype=torch.float64, device=device) for k in ("n", "recon", "kl", "se", "psnr", "ssim")}
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2", "kl_dim")})
     closed_form = True
+    codes = CodeSample() if one_layer(model) else None
     for i, x, y, images in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
@@ -80,12 +87,17 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
         closed_form = t.kl_per_dim is not None
         if closed_form:
             sums["kl_dim"] += t.kl_per_dim.double().sum(0)
+        if codes is not None:
+            codes.add(t.z)
+    if codes is not None:
+        sums |= codes.sums(model.prior, seed)
     if reduce is not None:
         sums = {k: reduce(v) for k, v in sums.items()}
     n = sums["n"]
     var_mu = (sums["mu2"] / n - (sums["mu"] / n) ** 2).clamp(min=0)  # Cov_x(E_q[z_i|x]); a b may fall below 0
     recon, kl = (sums["recon"] / n).item(), (sums["kl"] / n).item()
-    return {
+    mmd = {"mmd": (sums["mmd"] / sums["mmd_parts"]).item()} if codes is not None else {}
+    return mmd | {
         "n": int(n.item()),
         "loss": recon + kl,
         "nelbo": recon + kl,

@@ -1,8 +1,10 @@
-"""Models: networks, posteriors and flows, priors, likelihoods, assembled into VAEs, hierarchical VAEs and VQ-VAEs;
+"""Models: networks, posteriors and flows, priors, likelihoods, assembled into VAEs, hierarchical VAEs, autoencoders
+and VQ-VAEs;
 model families (:mod:`.family`) and the model names over their builders (:mod:`.build`); trained models read back
 from run directories (:mod:`.load`)."""
+from .autoencoder import AETerms, Autoencoder
 from .build import MODELS, POSTERIORS, ModelSpec, build_model, family_of
-from .family import CODE_PRIOR, FAMILIES, VAE as VAE_FAMILY, VQ as VQ_FAMILY, Family
+from .family import AUTOENCODER, CODE_PRIOR, FAMILIES, VAE as VAE_FAMILY, VQ as VQ_FAMILY, Family
 from .likelihood import LIKELIHOODS, Likelihood
 from .load import load, load_run, run_facts
 from .pixelcnn import GatedPixelCNN
@@ -13,5 +15,6 @@ from .vae import VAE, ELBOTerms
 from .vqvae import VQVAE
 
 __all__ = ["MODELS", "POSTERIORS", "ModelSpec", "build_model", "family_of", "FAMILIES", "Family", "VAE_FAMILY",
-           "VQ_FAMILY", "CODE_PRIOR", "VAE", "VQVAE", "VectorQuantizer", "GatedPixelCNN", "ELBOTerms",
-           "DiagonalGaussian", "StandardNormal", "Likelihood", "LIKELIHOODS", "load", "load_run", "run_facts"]
+           "VQ_FAMILY", "AUTOENCODER", "CODE_PRIOR", "VAE", "Autoencoder", "AETerms", "VQVAE", "VectorQuantizer",
+           "GatedPixelCNN", "ELBOTerms", "DiagonalGaussian", "StandardNormal", "Likelihood", "LIKELIHOODS", "load",
+           "load_run", "run_facts"]

@@ -11,15 +11,16 @@ from torch import nn
 from ..config import ConfigError, ModelConfig, RunConfig
 from ..data import DataFacts
 from ..registry import Registry
-from .family import CODE_PRIOR, VAE, VQ, Family
+from .autoencoder import Autoencoder
+from .family import AUTOENCODER, CODE_PRIOR, VAE, VQ, Family
 from .flows import IAFPosterior, PlanarPosterior
 from .hierarchical import HierarchicalVAE
 from .likelihood import LIKELIHOODS
 from . import continuous_bernoulli, logistic  # noqa: F401 - they register their likelihoods
 from .networks import DECODERS, ENCODERS
 from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
-from .posterior import GaussianPosterior
-from .prior import PRIORS
+from .posterior import DeterministicPosterior, GaussianPosterior
+from .prior import PRIORS, StandardNormal
 from .quantizer import VectorQuantizer
 from .vae import VAE as VAEModel
 from .vqvae import VQ_NETWORKS, VQVAE
@@ -37,6 +38,7 @@ POSTERIORS: Registry = Registry("posterior")
 POSTERIORS.register("gaussian")(GaussianPosterior)
 POSTERIORS.register("planar")(PlanarPosterior)
 POSTERIORS.register("iaf")(IAFPosterior)
+POSTERIORS.register("deterministic")(DeterministicPosterior)
 
 
 def image_shape(facts: DataFacts) -> tuple[int, int, int]:
@@ -60,17 +62,31 @@ def decoder_and_likelihood(cfg: ModelConfig, shape: tuple[int, int, int], in_fea
     return DECODERS.get(cfg.arch)(in_features, likelihood.out_shape(shape), **options), likelihood
 
 
+def classes(cfg: ModelConfig, facts: DataFacts) -> int:
+    """The number of labels a conditional model sees (0: not conditional)."""
+    if cfg.conditional and facts.num_classes < 2:
+        raise ConfigError(f"model {cfg.name!r} is conditional, but the data have no labels (a labelled dataset "
+                          f"has at least 2 classes)")
+    return facts.num_classes if cfg.conditional else 0
+
+
+def require_density(cfg: ModelConfig, why: str) -> None:
+    """ConfigError when ``model.posterior`` has no density q(z|x) (a deterministic encoder), which ``why`` needs."""
+    if not getattr(POSTERIORS.get(cfg.posterior), "density", True):
+        able = ", ".join(n for n in MODELS.names() if MODELS.get(n).family is AUTOENCODER)
+        raise ConfigError(f"model.posterior {cfg.posterior!r} is a deterministic encoder with no density q(z|x), "
+                          f"which {why}; a deterministic encoder is for the autoencoders ({able})")
+
+
 @VAE.builder
 def build_vae(run: RunConfig, facts: DataFacts) -> nn.Module:
     """A VAE from parts; with ``model.layers`` (latent sizes, bottom first) a hierarchical one."""
     cfg = run.model
+    require_density(cfg, "a VAE's ELBO needs (log q(z|x) in its KL)")
     if cfg.layers:
         return build_hierarchical(cfg, facts)
     shape = image_shape(facts)
-    if cfg.conditional and facts.num_classes < 2:
-        raise ConfigError(f"model {cfg.name!r} is conditional, but the data have no labels (a labelled dataset "
-                          f"has at least 2 classes)")
-    num_classes = facts.num_classes if cfg.conditional else 0
+    num_classes = classes(cfg, facts)
     options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
     encoder = ENCODERS.get(cfg.arch)(shape, **options)
     decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.latent_dim + num_classes)
@@ -97,6 +113,30 @@ def build_hierarchical(cfg: ModelConfig, facts: DataFacts) -> HierarchicalVAE:
                                ladder=cfg.inference == "ladder")
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+AE_POSTERIORS = ("deterministic", "gaussian")
+
+
+@AUTOENCODER.builder
+def build_autoencoder(run: RunConfig, facts: DataFacts) -> Autoencoder:
+    """An autoencoder from the VAE's parts: model.arch's encoder and decoder, a deterministic or Gaussian encoder
+    (``model.posterior``), the prior N(0, I); a conditional one's decoder sees the label."""
+    cfg = run.model
+    got = [f"model.layers {cfg.layers}"] if cfg.layers else []
+    got += [f"model.posterior {cfg.posterior}"] if cfg.posterior not in AE_POSTERIORS else []
+    got += [f"model.prior {cfg.prior}"] if cfg.prior != "standard" else []
+    got += [f"model.decoder {cfg.decoder}"] if cfg.decoder != "network" else []
+    if got:
+        raise ConfigError(f"model {cfg.name!r} is an autoencoder with one latent layer, a deterministic or Gaussian "
+                          f"encoder and the prior N(0, I) (model.layers [], model.posterior deterministic|gaussian, "
+                          f"model.prior standard, model.decoder network); got {', '.join(got)}")
+    shape = image_shape(facts)
+    num_classes = classes(cfg, facts)
+    encoder = ENCODERS.get(cfg.arch)(shape, hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.latent_dim + num_classes)
+    q = POSTERIORS.get(cfg.posterior)(encoder.out_features, cfg.latent_dim)
+    return Autoencoder(encoder, q, StandardNormal(cfg.latent_dim), decoder, likelihood, cfg.latent_dim, num_classes)
 
 
 @VQ.builder
@@ -147,6 +187,34 @@ preset("linear-vae", VAE, "linear-Gaussian VAE: probabilistic PCA (Tipping & Bis
                   "sigma_mode": "isotropic", "sigma": 1.0}, "data": {"binarize": "none"}, "train": {"lr": 0.01}})
 preset("cvae", VAE, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
        {"model": {"conditional": True}})
+preset("infovae", VAE, "InfoVAE (Zhao et al. 2019): recon + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z) || p(z))",
+       {"objective": {"name": "infovae"}})
+preset("mmd-vae", VAE, "MMD-VAE: InfoVAE with alpha = 1, no KL (Zhao et al. 2019)",
+       {"objective": {"name": "infovae", "info": {"alpha": 1.0}}})
+AE_DATA = {"binarize": "none"}  # autoencoders reconstruct the grey images
+preset("wae-mmd", AUTOENCODER, "Wasserstein autoencoder, MMD penalty (Tolstikhin et al. 2018): deterministic encoder, "
+       "||x - x^||^2 + lambda MMD, inverse multiquadratic kernels",
+       {"model": {"posterior": "deterministic"}, "data": AE_DATA, "objective": {"name": "wae-mmd"}})
+preset("wae-gan", AUTOENCODER, "Wasserstein autoencoder, GAN penalty (Tolstikhin et al. 2018): a latent discriminator "
+       "with its own optimizer", {"model": {"posterior": "deterministic"}, "data": AE_DATA,
+                                  "objective": {"name": "wae-gan"}})
+preset("aae", AUTOENCODER, "adversarial autoencoder (Makhzani et al. 2015); conditional: the supervised AAE, the label "
+       "given to the decoder", {"model": {"posterior": "deterministic"}, "data": AE_DATA, "objective": {"name": "aae"}})
+preset("vae-gan", AUTOENCODER, "VAE-GAN (Larsen et al. 2016): reconstruction in an image discriminator's features",
+       {"model": {"posterior": "gaussian"}, "data": AE_DATA, "objective": {"name": "vae-gan"}})
+# The WAE paper's settings (Tolstikhin et al. 2018, §4): MNIST d_z 8, lambda 10, batches of 100, Adam with beta1 0.5
+# and lr 1e-3 (the adversary's 5e-4), 100 epochs; CelebA 64x64 d_z 64, lambda 100 (the paper's CelebA learning rates
+# and epochs differ; these keep MNIST's). Their networks are DCGAN-like convolutions; these take model.arch's.
+WAE_TRAIN = {"batch_size": 100, "lr": 1e-3, "adam_beta1": 0.5, "epochs": 100}
+for _penalty, _key in (("mmd", "wae"), ("gan", "wae_gan")):
+    preset(f"wae-{_penalty}-mnist", AUTOENCODER, f"WAE-{_penalty.upper()} with the paper's MNIST settings",
+           {"model": {"posterior": "deterministic", "latent_dim": 8}, "data": {"name": "mnist", **AE_DATA},
+            "objective": {"name": f"wae-{_penalty}", _key: {"lam": 10.0}}, "train": WAE_TRAIN})
+    preset(f"wae-{_penalty}-celeba", AUTOENCODER, f"WAE-{_penalty.upper()} with the paper's CelebA 64x64 d_z and "
+           f"lambda", {"model": {"posterior": "deterministic", "latent_dim": 64, "arch": "conv64",
+                                 "likelihood": "gaussian"},
+                       "data": {"name": "celeba", "image_size": 64, **AE_DATA},
+                       "objective": {"name": f"wae-{_penalty}", _key: {"lam": 100.0}}, "train": WAE_TRAIN})
 preset("vqvae", VQ, "VQ-VAE (van den Oord et al. 2017): EMA codebook, k-means init, dead-code restarts, PixelCNN prior",
        {"model": {"arch": "vq-conv", "likelihood": "gaussian", "sigma": 0.1}, "data": {"binarize": "none"},
         "objective": {"name": "vq"}})

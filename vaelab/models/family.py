@@ -90,6 +90,10 @@ VAE = FAMILIES.add(Family(
 VQ = FAMILIES.add(Family(
     "vq", "a VQ-VAE (a codebook)", "vq", "codes", density=False, size_key="codebook_size",
     archs="VQ-VAE architecture", views=frozenset({"samples", "reconstruct", "codes", "code-prior"})))
+AUTOENCODER = FAMILIES.add(Family(
+    "autoencoder", "an autoencoder without a likelihood (continuous latents, no ELBO)", "model", "continuous",
+    density=False, size_key="latent_dim", archs="encoder architecture",
+    views=frozenset({"samples", "reconstruct", "interpolate", "traverse", "explore"})))
 CODE_PRIOR = FAMILIES.add(Family(
     "prior", "a code prior (a PixelCNN over a VQ-VAE's codes)", "code_prior", "none", density=False,
     size_key="dim", archs="", user_trained=False))

@@ -64,3 +64,33 @@ class GaussianPosterior(nn.Module):
     def forward(self, h: torch.Tensor) -> DiagonalGaussian:
         mu, logvar = self.head(h).chunk(2, dim=-1)
         return DiagonalGaussian(mu, logvar)
+
+
+class PointMass:
+    """A deterministic encoder's q(z|x) = delta(z - mu(x)): z is the code itself, and there is no density (the WAE's
+    and the adversarial autoencoder's deterministic encoders: Tolstikhin et al. 2018; Makhzani et al. 2015)."""
+
+    def __init__(self, mu: torch.Tensor):
+        self.mu = mu  # [B, D]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mu
+
+    def rsample(self, k: int | None = None) -> torch.Tensor:
+        """The code: [B, D], or [k, B, D] repeated."""
+        return self.mu if k is None else self.mu.expand(k, *self.mu.shape)
+
+
+class DeterministicPosterior(nn.Module):
+    """Encoder features h -> the code mu(h), a :class:`PointMass`. ``density = False``: models that need log q(z|x)
+    (a VAE's ELBO, IWAE) refuse it."""
+
+    density = False
+
+    def __init__(self, in_features: int, latent_dim: int, **_):
+        super().__init__()
+        self.head = nn.Linear(in_features, latent_dim)
+
+    def forward(self, h: torch.Tensor) -> PointMass:
+        return PointMass(self.head(h))

@@ -37,17 +37,14 @@ class ELBOTerms:
         return self.log_px_z + self.log_pz - self.log_qz
 
 
-class VAE(nn.Module):
-    family = VAE_FAMILY
+class LatentModel(nn.Module):
+    """What every model with a continuous latent space offers callers: a (conditional) decoder, ``encode``,
+    ``decode``, ``sample`` and ``reconstruct``. Subclasses set ``encoder``, ``q``, ``prior``, ``decoder``,
+    ``likelihood`` (its ``mean`` maps decoder outputs to images), ``latent_dim``, ``num_classes`` and
+    :meth:`posterior`."""
 
-    def __init__(self, encoder: nn.Module, q: nn.Module, prior: Prior, decoder: nn.Module, likelihood: Likelihood,
-                 latent_dim: int, num_classes: int = 0):
-        """``q`` maps encoder features (and label) to the posterior: a Gaussian, or one with a flow."""
-        super().__init__()
-        self.encoder, self.q, self.prior, self.decoder, self.likelihood = encoder, q, prior, decoder, likelihood
-        self.latent_dim, self.num_classes = latent_dim, num_classes
-        if hasattr(prior, "attach"):  # the VampPrior mixes this model's own posterior
-            prior.attach(self.posterior)
+    latent_dim: int
+    num_classes: int
 
     @property
     def conditional(self) -> bool:
@@ -57,34 +54,17 @@ class VAE(nn.Module):
         if not self.conditional:
             return None
         if y is None:
-            raise ValueError("this is a conditional VAE (CVAE): pass the class labels y")
+            raise ValueError(f"this is a conditional {type(self).__name__}: pass the class labels y")
         onehot = F.one_hot(y, self.num_classes).to(like.dtype)  # [B, n_classes]
         return onehot.expand(*like.shape[:-1], self.num_classes)
 
-    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        """q(z|x) (or q(z|x, y))."""
-        h = self.encoder(x)  # [B, F]
-        c = self._label(y, h)
-        return self.q(h if c is None else torch.cat([h, c], -1))
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        raise NotImplementedError
 
     def decoder_out(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The likelihood's parameters for z [..., B, D]: [..., B, C, H, W]."""
         c = self._label(y, z)
         return self.decoder(z if c is None else torch.cat([z, c], -1))
-
-    def log_joint(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(x|z) + log p(z) for z [..., B, D]: [..., B]."""
-        return self.likelihood.log_prob(x, self.decoder_out(z, y)) + self.prior.log_prob(z)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
-        """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10). Its one stochastic
-        layer is ``kl_layers``, so free bits apply to the whole KL when there is no per-dimension split."""
-        q = self.posterior(x, y)
-        z, log_qz = q.rsample_and_log_prob(k)
-        log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
-        log_pz = self.prior.log_prob(z)
-        kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
-        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl], [self.latent_dim])
 
     # Tensor-in, tensor-out use -------------------------------------------------------------
     @torch.no_grad()
@@ -99,10 +79,43 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """n images from z ~ p(z) (scaled by ``temperature``); a CVAE needs ``y`` [n]."""
+        """n images from z ~ p(z) (scaled by ``temperature``); a conditional model needs ``y`` [n]."""
         device = next(self.parameters()).device
         return self.decode(self.prior.sample(n, device=device, temperature=temperature), y)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, y), y)
+
+
+class VAE(LatentModel):
+    family = VAE_FAMILY
+
+    def __init__(self, encoder: nn.Module, q: nn.Module, prior: Prior, decoder: nn.Module, likelihood: Likelihood,
+                 latent_dim: int, num_classes: int = 0):
+        """``q`` maps encoder features (and label) to the posterior: a Gaussian, or one with a flow."""
+        super().__init__()
+        self.encoder, self.q, self.prior, self.decoder, self.likelihood = encoder, q, prior, decoder, likelihood
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        if hasattr(prior, "attach"):  # the VampPrior mixes this model's own posterior
+            prior.attach(self.posterior)
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) (or q(z|x, y))."""
+        h = self.encoder(x)  # [B, F]
+        c = self._label(y, h)
+        return self.q(h if c is None else torch.cat([h, c], -1))
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x|z) + log p(z) for z [..., B, D]: [..., B]."""
+        return self.likelihood.log_prob(x, self.decoder_out(z, y)) + self.prior.log_prob(z)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> ELBOTerms:
+        """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10). Its one stochastic
+        layer is ``kl_layers``, so free bits apply to the whole KL when there is no per-dimension split."""
+        q = self.posterior(x, y)
+        z, log_qz = q.rsample_and_log_prob(k)
+        log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
+        log_pz = self.prior.log_prob(z)
+        kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
+        return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl], [self.latent_dim])

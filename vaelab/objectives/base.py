@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from ..config import ConfigError, RunConfig, register_options
@@ -42,10 +43,22 @@ class Objective(nn.Module):
     family: ClassVar[Family]
     Options: ClassVar[type | None] = None  # its options dataclass, at objective.<options_key>
     options_key: ClassVar[str | None] = None
+    # Tensors a step leaves for the players' next update (FactorVAE's codes; a discriminator's fakes): buffers that
+    # start empty, change size and are checkpointed, so a resumed run steps its players as the uninterrupted one
+    pending_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__()
         self.options = getattr(cfg.objective, self.options_key) if self.options_key else None
+        for name in self.pending_buffers:
+            self.register_buffer(name, torch.empty(0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A pending buffer takes the saved one's size (empty when saved before the first step)."""
+        for name in self.pending_buffers:
+            saved = state_dict.setdefault(prefix + name, torch.empty(0))
+            setattr(self, name, getattr(self, name).new_empty(saved.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def check(cls, cfg: RunConfig) -> None:
@@ -58,6 +71,38 @@ class Objective(nn.Module):
     def players(self) -> list[Player]:
         """The networks this objective trains with optimizers of their own (none by default)."""
         return []
+
+
+def inner(model: nn.Module) -> nn.Module:
+    """The model itself when the trainer passes it wrapped for DDP (its parts: ``prior``, ``decoder_mean``)."""
+    return getattr(model, "module", model)
+
+
+class _GatherBatch(torch.autograd.Function):
+    """All ranks' equal slices, concatenated in rank order; the gradient of a slice is the sum over ranks of the
+    gradients that reach it (each rank computes the same statistic of the global batch, and DDP then averages)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(t) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, t.contiguous())
+        ctx.rank, ctx.n = dist.get_rank(), len(t)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n]
+
+
+def global_batch(t: torch.Tensor) -> torch.Tensor:
+    """This rank's examples t [b, ...] as the global batch [B, ...] (the trainer's slices in rank order), with
+    gradient: batch statistics (an MMD) then do not depend on how many ranks share the batch. ``t`` itself in a
+    single process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    return _GatherBatch.apply(t)
 
 
 class _Objectives(Registry[type[Objective]]):

@@ -18,6 +18,7 @@ from ..data import DataFacts
 from ..models import VAE_FAMILY
 from ..models.posterior import LOG_2PI
 from .base import OBJECTIVES, Objective, Player
+from .critics import Discriminator
 
 
 def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -174,22 +175,6 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     return z.gather(0, idx)
 
 
-class Discriminator(nn.Module):
-    """An MLP telling samples of q(z) (class 0) from samples of prod_d q(z_d) (class 1): 6 layers of 1000 units
-    with leaky ReLUs in the paper; ``hidden`` units here."""
-
-    def __init__(self, latent_dim: int, hidden: int = 1000, layers: int = 6):
-        super().__init__()
-        sizes = [latent_dim] + [hidden] * layers
-        mods: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            mods += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
-        self.net = nn.Sequential(*mods, nn.Linear(sizes[-1], 2))
-
-    def forward(self, z):
-        return self.net(z)
-
-
 @OBJECTIVES.register("dip-i")
 class DIPIObjective(DIPObjective):
     """DIP-VAE-I (Kumar et al. 2018, eq. 6): the covariance of the posterior means pushed to I."""
@@ -224,18 +209,12 @@ class FactorObjective(Objective):
     family = VAE_FAMILY
     Options, options_key = FactorOptions, "factor"
     check = staticmethod(check_one_gaussian_layer)
+    pending_buffers = ("pending",)  # the last step's z, [B, D]; empty before the first step
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)
         self.disc = Discriminator(cfg.model.latent_dim, self.options.disc_hidden)
         self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.options.disc_lr, betas=(0.5, 0.9))
-        self.register_buffer("pending", torch.empty(0))  # the last step's z, [B, D]; empty before the first step
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """``pending`` changes size: take the saved one's (empty when saved before the first step)."""
-        saved = state_dict.setdefault(prefix + "pending", torch.empty(0))
-        self.pending = self.pending.new_empty(saved.shape)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def players(self) -> list[Player]:
         return [Player("disc", self.disc, self.disc_opt, self._disc_loss)]

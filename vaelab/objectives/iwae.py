@@ -9,6 +9,7 @@ from torch import nn
 from ..config import ConfigError, RunConfig
 from ..data import DataFacts
 from ..models import VAE_FAMILY
+from ..models.build import require_density
 from .base import OBJECTIVES, Objective
 from .elbo import layer_logs
 
@@ -29,6 +30,7 @@ class IWAEObjective(Objective):
     def check(cls, cfg: RunConfig) -> None:
         if cfg.kl.beta != 1 or cfg.kl.schedule != "constant" or cfg.kl.free_bits or cfg.kl.capacity is not None:
             raise ConfigError("the iwae objective has no KL term to weight: leave the kl section at its defaults")
+        require_density(cfg.model, "IWAE's importance weights p(x, z) / q(z|x) need")
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__(cfg, facts, total_steps)

@@ -84,7 +84,7 @@ class _StopRequests:
 
 def epoch_line(r: dict, epochs: int) -> str:
     best = " (best)" if r["val/loss"] == r["val/best_loss"] else ""
-    shown = ("val/recon", "val/kl", "val/active_units", "val/perplexity", "val/codes_used", *SCHEDULE_KEYS)
+    shown = ("val/recon", "val/sse", "val/kl", "val/mmd", "val/active_units", "val/perplexity", "val/codes_used", *SCHEDULE_KEYS)
     extra = "".join(f"  {k.removeprefix('val/')} {r[k]:.4g}" for k in shown if k in r)
     return f"epoch {r['epoch']}/{epochs}  train loss {r['train/loss']:.2f}  val loss {r['val/loss']:.2f}{best}{extra}"
 
@@ -116,7 +116,8 @@ class Trainer:
         self.model = build_model(cfg, self.facts).to(self.device)
         self._check_likelihood()
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay,
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, betas=(t.adam_beta1, 0.999),
+                                    weight_decay=t.weight_decay,
                                     fused=self.device.type in ("cpu", "cuda"))
 
         n, b = len(self.data.train), t.batch_size

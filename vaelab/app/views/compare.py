@@ -26,7 +26,7 @@ if missing:
                 evaluate_run(r.path)
         st.rerun()
 
-SHOWN = ("nelbo", "recon", "kl", "nll", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used")
+SHOWN = ("nelbo", "recon", "kl", "nll", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity", "codes_used")
 table = {"model": {}, "dataset": {}, "beta": {}, "latent / codes": {}}
 for r in selected:
     with ui.errors_shown(stop=False):
@@ -41,7 +41,8 @@ for r in selected:
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
 
 st.subheader("rate and distortion")
-points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected if (r.eval() or {}).get("kl") is not None}
+points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected
+          if (r.eval() or {}).get("kl") is not None and "recon" in r.eval()}  # an autoencoder has no recon in nats
 if points:
     st.columns(2)[0].pyplot(rate_distortion_figure(points))
 else:

@@ -34,7 +34,7 @@ def usage(ev: dict | None, d: int) -> str:
     """How much dimension d is used: its KL, or where that has no closed form, the variance of its mean."""
     if ev is None:
         return ""
-    return f"(KL {ev['kl_per_dim'][d]:.2f} nats)" if ev["kl_per_dim"] else f"(Var E[z] {ev['var_mu'][d]:.2f})"
+    return f"(KL {ev['kl_per_dim'][d]:.2f} nats)" if ev.get("kl_per_dim") else f"(Var E[z] {ev['var_mu'][d]:.2f})"
 
 
 def label_of(i: int) -> torch.Tensor | None:
