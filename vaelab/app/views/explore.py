@@ -60,10 +60,10 @@ elif view == "reconstructions" and test is not None:
 elif view == "traversal":
     sources = (["test image"] if test is not None else []) + ["uploaded image", "prior mean (z = 0)"]
     source = st.radio("start from", sources, horizontal=True)
-    x = y = shown = None
+    x = y = original = None
     if source == "test image":
         i = st.number_input("test image", 0, len(test) - 1, 0)
-        x, y, key, shown = test.x[i:i + 1], label_of(i), f"test{i}", test.images[i:i + 1]
+        x, y, key, original = test.x[i:i + 1], label_of(i), f"test{i}", test.images[i:i + 1]
     elif source == "uploaded image":
         c, h, w = info.facts.shape
         upload = st.file_uploader(f"a {w}x{h} {'colour' if c == 3 else 'grey'} image",
@@ -71,7 +71,7 @@ elif view == "traversal":
         if upload is None:
             st.stop()
         with ui.errors_shown():
-            x = shown = image_tensor(upload.getvalue(), upload.name, info.facts.shape)
+            x = original = image_tensor(upload.getvalue(), upload.name, info.facts.shape)
         if model.conditional:
             y = torch.tensor([st.selectbox("its class", range(model.num_classes))])
         key = f"upload-{upload.file_id}"
@@ -91,8 +91,8 @@ elif view == "traversal":
         z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, start, 0.05,
                               key=f"{info.name}-{key}-z{d}")
     with picture:
-        if shown is not None:
-            ui.show_images(shown, 1, caption="the image")
+        if original is not None:
+            ui.show_images(original, 1, caption="the image")
         ui.show_images(decode_edited(model, z0, z[None], y), 1, caption="decoded from the sliders")
     with st.expander("traversal grid: each row sweeps one dimension from -3 to 3, the others at the image's code"):
         ui.show_images(*code_traversal(model, z0, y, order[:shown], 9, 3.0))
