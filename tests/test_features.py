@@ -58,8 +58,8 @@ def test_damaged_or_missing_networks_get_one_line(cache, capsys):
         load_network("mnist-cnn")
     damaged = cache.parent.parent / "damaged"
     (damaged / "vaelab" / "features").mkdir(parents=True)
-    for suffix in (".json", ".safetensors"):
-        (damaged / "vaelab" / "features" / f"digits-cnn{suffix}").write_bytes((cache / f"digits-cnn{suffix}").read_bytes())
+    for name in ("digits-cnn.json", "digits-cnn.safetensors"):
+        (damaged / "vaelab" / "features" / name).write_bytes((cache / name).read_bytes())
     weights = damaged / "vaelab" / "features" / "digits-cnn.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
     with pytest.MonkeyPatch.context() as mp:

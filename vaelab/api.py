@@ -1,4 +1,4 @@
-"""Loading and evaluating trained runs from Python."""
+"""Loading and evaluating trained runs from Python; the sample quality of runs and of image sets."""
 from __future__ import annotations
 
 import json
@@ -9,13 +9,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .eval import ais_log_likelihood, evaluate, log_likelihood
 from .config import ConfigError
+from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
 from .data import DATASETS, load_dataset
 from .data.base import SPLITS
 from .data.images import ImageOptions, find_images, read_images
-from .eval.quality import (FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches,
-                           sample_quality, scores)
+from .eval.quality import FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches, scores
 from .features import FeatureNetwork, load_network, network_name
 from .models import load, load_run
 from .rundir import RunDir, RunDirError, write_atomic
@@ -62,7 +61,8 @@ def sampler(path: str | Path, model: nn.Module, device: str = "cpu") -> Sampler:
     model.family.require("samples", "sample quality (--sample-quality)")
     if model.family.can("code-prior"):
         if not (prior_dir(path) / "config.yaml").exists():
-            raise RunDirError(f"{path} has no code prior to draw samples from; train one with `vaelab train-prior {path}`")
+            raise RunDirError(f"{path} has no code prior to draw samples from; train one with "
+                              f"`vaelab train-prior {path}`")
         _, prior = load_run(prior_dir(path), "best", device)
         grid = code_grid(path)
         return lambda n, y: model.decode(prior.sample(n, grid))
@@ -82,7 +82,7 @@ def run_sample_quality(path: str | Path, split: str = "test", n: int = 10_000, f
     net.module.to(device)
     reference = load_run_data(cfg.override({"data": {"binarize": "none"}})).split(split)
     labels = reference.y if model.conditional else None
-    q = sample_quality(net, draw, reference.x, n, labels=labels, seed=seed)
+    q = quality.sample_quality(net, draw, reference.x, n, labels=labels, seed=seed)
     about = {"features": net.info, "reference": f"{cfg.data.name}:{split}", "n": q.pop("n"),
              "n_reference": q.pop("n_reference"), "k_precision_recall": K_PRECISION_RECALL,
              "k_density_coverage": K_DENSITY_COVERAGE, "seed": seed,

@@ -135,7 +135,8 @@ class InceptionE(nn.Module):
 def resize_like_tf1(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
     """TensorFlow 1.x's ``resize_bilinear`` (align_corners=False): output pixel i samples input i * in / out, its two
     neighbours weighted linearly (the last one repeated at the edge), along the width and then the height, in the
-    float32 steps of torch-fidelity's ``interpolate_bilinear_2d_like_tensorflow1x``. [B, C, H, W] -> [B, C, size, size]."""
+    float32 steps of torch-fidelity's ``interpolate_bilinear_2d_like_tensorflow1x``.
+    [B, C, H, W] -> [B, C, size, size]."""
     def axis(n: int):
         pos = torch.arange(size, dtype=torch.float32, device=x.device) * torch.tensor(n / size, dtype=torch.float32)
         lo = pos.long()
