@@ -60,6 +60,7 @@ def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, 
     assert set(table["run"]) == {"vae", "old"}
     row = table.set_index("run").loc["vae"]
     assert row["state"] == "trained" and row["epochs"] == 3
+    # the table shows eval.json's own float64 number: nothing is summed again
     assert row["nelbo"] == pytest.approx(json.loads((app_runs / "vae" / "eval.json").read_text())["nelbo"])
     assert table.set_index("run").loc["old", "state"] == "unreadable"
     assert any("old" in e.value and "incompatible vaelab" in e.value for e in at.error)
@@ -181,7 +182,7 @@ def test_explore_upload_errors_are_clear(runs):
 
 def test_upload_converts_colour_to_the_models_channels():
     x = image_tensor(png((8, 8), "RGB"), "c.png", (1, 8, 8))
-    assert x.shape == (1, 1, 8, 8) and x.max().item() == pytest.approx(200 / 255)
+    assert x.shape == (1, 1, 8, 8) and x.max().item() == pytest.approx(200 / 255)  # one float32 division, no sum
     with pytest.raises(DataError, match="takes 8x8"):
         image_tensor(png((8, 9)), "tall.png", (1, 8, 8))
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -47,10 +49,51 @@ def test_dynamic_draws_train_pixels_per_step_and_fixes_val_and_test(grey):
     assert torch.equal(first, again) and not torch.equal(first, second)
 
 
+def test_dynamic_evaluation_draws_the_train_split_once_with_its_own_seed(grey):
+    """For evaluation a dynamic run's train split is one fixed draw (seed + 2); val and test are the draws
+    training validates on; training itself keeps the grey train images."""
+    train_time, evaluation = binarize.prepare(grey, "dynamic", 3), binarize.prepare(grey, "dynamic", 3, evaluation=True)
+    assert torch.equal(evaluation.train.x, binarize.fixed(grey.train.x, 5)) and is_binary(evaluation.train.x)
+    for name in ("val", "test"):
+        assert torch.equal(evaluation.split(name).x, train_time.split(name).x)
+    assert torch.equal(train_time.train.x, grey.train.x)
+    assert binarize.prepare(grey, "static", 3, evaluation=True).train.x.equal(binarize.fixed(grey.train.x, 3))
+    assert binarize.describe(grey, "dynamic", 3, "train") == "dynamic (evaluated on one fixed draw, seed 5)"
+    assert binarize.describe(grey, "static", 3, "test") == "static (seed 5)"
+    assert binarize.describe(grey, "none", 3, "test") == "none"
+
+
+def test_eval_on_the_train_split_of_a_dynamic_run_scores_binary_pixels(tmp_path, monkeypatch):
+    """Bug 8 of issue 12: `vaelab eval --split train` of a dynamically binarized run scored the grey training
+    images (on this run: MSE 0.157 per pixel, against 0.228 on binary ones); now it scores one fixed draw of
+    them, and eval.json says which."""
+    import vaelab.api
+    from vaelab.api import load_run
+    from vaelab.cli import main
+    from vaelab.eval import evaluate
+    from vaelab.train import load_run_data
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--steps", "20", "--set", "model.hidden=[32]", "--set",
+                 "model.latent_dim=4", "--set", "train.progress=false", "--out", str(run)]) == 0
+    evaluated = []
+    monkeypatch.setattr(vaelab.api, "evaluate", lambda model, split, **kw: evaluated.append(split) or evaluate(
+        model, split, **kw))
+    assert main(["eval", str(run), "--split", "train"]) == 0
+    assert is_binary(evaluated[0].x)
+    result = json.loads((run / "eval.json").read_text())
+    cfg, model = load_run(run)
+    train = load_run_data(cfg).train  # as training sees it: grey, drawn afresh at each step
+    drawn = Split(binarize.fixed(train.x, cfg.data.seed + 2), train.y)
+    assert result["n"] == len(train) and result["nelbo"] == pytest.approx(evaluate(model, drawn)["nelbo"], rel=1e-12)
+    assert result["binarization"] == "dynamic (evaluated on one fixed draw, seed 2)"
+
+
 def test_none_and_already_binary_data_are_unchanged(grey):
     assert binarize.prepare(grey, "none", 3) is grey
     binary = Dataset("b", *(Split((s.x > 0.5).float(), s.y) for s in (grey.train, grey.val, grey.test)), 10, True)
     assert binarize.prepare(binary, "static", 3) is binary
+    assert binarize.describe(binary, "dynamic", 3, "train") == "none (the data are binary)"
 
 
 def test_unknown_mode_is_a_config_error(grey):

@@ -224,13 +224,29 @@ def test_amat_files_load(tmp_path, monkeypatch):
 
 def test_missing_files_offline_lists_every_place(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "root"))
-    write(tmp_path / "given", dict(list(fake_idx_files().items())[:3]))  # one file short
     with pytest.raises(DataError, match="download=False") as err:
-        load_dataset("mnist", tmp_path / "given", download=False)
+        load_dataset("mnist", download=False)
     message = str(err.value)
-    for place in (tmp_path / "given", tmp_path / "root" / "mnist", tmp_path / "xdg-cache" / "vaelab" / "mnist"):
-        assert str(place) in message
+    for place in (tmp_path / "root" / "mnist", tmp_path / "xdg-cache" / "vaelab" / "mnist"):
+        assert f"{place} (" in message
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz" in message
+    assert "\n" not in message
+
+
+def test_a_given_data_dir_is_the_only_place_searched(tmp_path, monkeypatch):
+    """A wrong or incomplete data_dir is an error that says what it lacks, never a fall back on another copy."""
+    write(tmp_path / "root" / "mnist", fake_idx_files())  # a complete copy, which a given data_dir must not hide
+    monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "root"))
+    write(tmp_path / "given", dict(list(fake_idx_files().items())[:3]))  # one file short
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path / "given", download=False, verify=False)
+    message = str(err.value)
+    assert f"looked in {tmp_path / 'given'} (data_dir: lacks t10k-labels-idx1-ubyte)" in message
+    assert str(tmp_path / "root") not in message and "leave data_dir unset" in message
+    with pytest.raises(DataError, match=r"\(data_dir: no such folder\)"):
+        load_dataset("mnist", tmp_path / "typo", download=False)
+    with pytest.raises(DataError, match="digits reads no files, so data_dir must be unset"):
+        load_dataset("digits", tmp_path / "given")
 
 
 def test_unknown_dataset_name():
@@ -315,7 +331,7 @@ def test_network_failure_says_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="Download into .* failed") as err:
         load_dataset("fashion-mnist", tmp_path / "dest")
     message = str(err.value)
-    assert str(tmp_path / "std") in message and str(tmp_path / "dest") in message
+    assert str(tmp_path / "dest") in message and str(tmp_path / "std") not in message  # data_dir: only it
     assert "apt-get install dataset-fashion-mnist" in message
     assert f"http://127.0.0.1:{port}/train-images-idx3-ubyte.gz" in message
-    assert not list((tmp_path / "dest").iterdir())  # no partial files left behind
+    assert not (tmp_path / "dest").exists()  # no partial files, nor the folder the download made, left behind

@@ -106,7 +106,8 @@ def test_cifar10_missing_offline_says_where_and_what(tmp_path):
     with pytest.raises(DataError, match="download=False") as err:
         load_dataset("cifar10", tmp_path / "given", download=False)
     message = str(err.value)
-    assert str(tmp_path / "given") in message and str(tmp_path / "xdg-cache" / "vaelab" / "cifar10") in message
+    assert f"{tmp_path / 'given'} (data_dir: lacks test_batch.bin)" in message
+    assert str(tmp_path / "xdg-cache") not in message  # a given data_dir is the only place searched
     assert "subfolder cifar-10-batches-bin/" in message
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz" in message
 
@@ -223,7 +224,7 @@ def test_image_folder_centre_crop(tmp_path):
     x = load_dataset("image-folder", tmp_path / "one", size=10, crop=10).train.x[0]  # columns 25-34, rows 5-14
     assert (x[:, :, :5] == 0).all() and (x[:, :, 5:] == 1).all()
     x = load_dataset("image-folder", tmp_path / "one", size=8).train.x[0]  # downsampled 20 -> 8, bicubic
-    assert torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2])  # grey: nothing of the red or green
+    assert torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2])  # grey: nothing of the red or green (copies)
     assert (x[:, :, :3] < 0.05).all() and (x[:, :, 5:] > 0.95).all()
 
 
@@ -231,7 +232,7 @@ def test_image_folder_grey(tmp_path):
     d = load_dataset("image-folder", classes_folder(tmp_path / "imgs"), size=12, channels=1)
     assert d.shape == (1, 12, 12)
     birds = torch.cat([s.x[s.y == 0] for s in (d.train, d.val, d.test)])
-    assert len(birds) == 2 and torch.allclose(birds, torch.tensor(76 / 255))  # L = 0.299 R, rounded
+    assert len(birds) == 2 and torch.allclose(birds, torch.tensor(76 / 255))  # L = 0.299 R, rounded; one division
 
 
 def test_image_folder_split_sizes_and_seeds(tmp_path):
@@ -347,8 +348,11 @@ def test_celeba_partition_mismatch(tmp_path):
 def test_celeba_missing_says_where_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "root"))
     with pytest.raises(DataError, match="no folder holds CelebA's aligned JPEGs") as err:
-        load_dataset("celeba", tmp_path / "given")
+        load_dataset("celeba")
     message = str(err.value)
-    for place in (tmp_path / "given", tmp_path / "root" / "celeba", tmp_path / "xdg-cache" / "vaelab" / "celeba"):
+    for place in (tmp_path / "root" / "celeba", tmp_path / "xdg-cache" / "vaelab" / "celeba"):
         assert str(place / "img_align_celeba") in message
+    with pytest.raises(DataError) as err:  # a given data_dir is the only place searched
+        load_dataset("celeba", tmp_path / "given")
+    assert str(tmp_path / "given" / "img_align_celeba") in str(err.value) and str(tmp_path / "root") not in str(err.value)
     assert "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html" in message and "list_eval_partition.txt" in message

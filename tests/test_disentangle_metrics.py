@@ -201,7 +201,7 @@ def test_codes_of_batches_and_checks():
     z = codes_of(ds, identity, f, batch_size=7)
     assert z.dtype == np.float64 and z.shape == (100, 4)
     np.testing.assert_array_equal(z, codes_of(ds, identity, f, batch_size=1000))
-    np.testing.assert_allclose(z, f / np.array([2, 5, 7, 7]), atol=1e-6)
+    np.testing.assert_allclose(z, f / np.array([2, 5, 7, 7]), atol=1e-6)  # one float32 division each, no sum
     with pytest.raises(ValueError, match="shape"):
         codes_of(ds, lambda x: x.flatten(), f)
     with pytest.raises(ValueError, match="non-finite"):

@@ -67,7 +67,7 @@ def test_position_moves_the_centroid():
     ys = [centroid(sprite(y=i))[1] for i in range(32)]
     assert np.all(np.diff(xs) > 0) and np.all(np.diff(ys) > 0)  # x to the right, y down the rows
     assert 9 <= xs[0] <= 10 and 54 <= xs[-1] <= 55  # the centre sweeps pixels 9..54
-    assert abs(centroid(sprite(x=0))[1] - centroid(sprite(x=31))[1]) < 1e-9  # x leaves the row alone
+    assert abs(centroid(sprite(x=0))[1] - centroid(sprite(x=31))[1]) < 1e-9  # x leaves the row alone (float64)
 
 
 @pytest.mark.parametrize("shape", [SQUARE, ELLIPSE, HEART])
@@ -250,9 +250,12 @@ def test_dsprites_non_binary_pixels_and_non_zip(tmp_path, small_dsprites):
 def test_dsprites_missing_offline_says_where(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "root"))
     with pytest.raises(DataError, match="download=False") as err:
-        load_dataset("dsprites", tmp_path / "given", download=False)
+        load_dataset("dsprites", download=False)
     message = str(err.value)
-    assert str(tmp_path / "given") in message and str(tmp_path / "root" / "dsprites") in message
+    assert str(tmp_path / "root" / "dsprites") in message
+    with pytest.raises(DataError, match="download=False") as err:  # a given data_dir is the only place searched
+        load_dataset("dsprites", tmp_path / "given", download=False)
+    assert str(tmp_path / "given") in str(err.value) and str(tmp_path / "root") not in str(err.value)
     assert "https://github.com/deepmind/dsprites-dataset/raw/master/" + factors_module.DSPRITES_FILE in message
 
 

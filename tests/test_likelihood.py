@@ -43,6 +43,7 @@ def test_exact_posterior_makes_every_importance_weight_exact():
     m, x, log_px = linear_gaussian_vae(perturb=False)
     with batch_noise(0):
         log_w = m(x, k=3).log_w
+    # 4 pixels, 2 latents: float32 rounding (1e-6 of values ~5), no sum long enough for its order to move 1e-4
     torch.testing.assert_close(log_w.double(), log_px.expand(3, -1), rtol=0, atol=1e-4)
 
 
@@ -52,7 +53,7 @@ def test_importance_sampling_converges_to_the_exact_log_likelihood():
     err = est["log_px"] - log_px
     assert abs(err.mean()) < 0.005 and err.abs().max() < 0.05, (err.mean(), err.abs().max())
     assert est["nll"] == pytest.approx(-log_px.mean().item(), abs=0.005)
-    assert est["bpd"] == pytest.approx(est["nll"] / (4 * math.log(2)))
+    assert est["bpd"] is None  # a Gaussian density: no bits per dimension (tests/test_bpd.py)
     elbo = log_likelihood(m, x, k=1)["log_px"]
     assert (log_px - elbo).mean() > 0.05  # the perturbed posterior leaves a gap at k = 1
 
@@ -67,7 +68,7 @@ def test_passes_stay_within_the_element_budget_and_fill_it():
     est = log_likelihood(m, x, k=30, batch_size=64, max_elements=4 * 40)  # 4 elements per example: 40 rows
     hook.remove()
     assert 20 < min(rows[:-1]) and max(rows) <= 40 and sum(rows) == 30 * 64, rows
-    torch.testing.assert_close(est["log_px"], log_px, rtol=0, atol=1e-4)
+    torch.testing.assert_close(est["log_px"], log_px, rtol=0, atol=1e-4)  # as above: 4 pixels, 2 latents
 
 
 def test_ais_agrees_with_the_exact_log_likelihood():

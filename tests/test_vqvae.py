@@ -16,8 +16,9 @@ SMALL = ["vq.hidden=32", "vq.codebook_size=64", "vq.dim=16", "train.progress=fal
 
 def test_psnr_and_ssim_on_known_cases():
     x = torch.rand(3, 1, 16, 16)
-    assert torch.allclose(ssim(x, x), torch.ones(3))
-    assert psnr(x, x + 0.1).sub(20).abs().max() < 1e-3  # mse 0.01 -> 20 dB
+    assert torch.allclose(ssim(x, x), torch.ones(3))  # exactly 1 at every position: numerator == denominator
+    # mse 0.01 -> 20 dB; x + 0.1 - x is 0.1 to float32 rounding (1e-6 relative), whatever the order of the mean
+    assert psnr(x, x + 0.1).sub(20).abs().max() < 1e-3
     a, b = torch.full((1, 1, 16, 16), 0.2), torch.full((1, 1, 16, 16), 0.6)
     c1 = 0.01**2
     assert ssim(a, b).item() == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.2**2 + 0.6**2 + c1), rel=1e-4)
@@ -25,11 +26,26 @@ def test_psnr_and_ssim_on_known_cases():
     assert (ssim(x, noisy) < 0.9).all() and (ssim(x, noisy) > ssim(x, torch.rand_like(x))).all()
 
 
+def test_ssim_does_not_depend_on_blas_summation_order():
+    """Issue 12: the local variances E[x^2] - E[x]^2 cancelled in float32 matmuls whose summation order differs
+    between CPUs (MKL_CBWR=COMPATIBLE moved constant 0.5 vs 0.4 images from 0.9756156 to 0.9756480, and some
+    sizes were off by 4e-4). Constant images have zero variance and the closed form (2ab + c1) / (a^2 + b^2 + c1)."""
+    c1 = 0.01**2
+    for a, b in ((0.5, 0.4), (0.2, 0.6), (0.9, 0.85), (1.0, 0.0)):
+        expected = (2 * a * b + c1) / (a**2 + b**2 + c1)
+        for n, size in ((1, 8), (1, 16), (3, 28), (1, 32), (2, 64)):
+            x, y = torch.full((n, 1, size, size), a), torch.full((n, 1, size, size), b)
+            # moments in float64, then one float32 rounding (6e-8 relative): no summation order can move 1e-6
+            torch.testing.assert_close(ssim(x, y).double(), torch.full((n,), expected, dtype=torch.float64),
+                                       rtol=1e-6, atol=0)
+
+
 def test_ssim_equals_the_2d_gaussian_window_on_colour_rectangles():
     """Wang et al.'s SSIM with the 11x11 window as one 2-D depthwise convolution, the definition written out."""
     x = torch.rand(4, 3, 20, 27)
     y = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
-    t = torch.arange(11.0) - 5
+    x, y = x.double(), y.double()  # the reference in float64, where summation order does not show at 1e-6
+    t = torch.arange(11.0, dtype=torch.float64) - 5
     g = torch.exp(-(t**2) / (2 * 1.5**2))
     window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11)
     f = lambda a: torch.nn.functional.conv2d(a, window, groups=3)  # noqa: E731
@@ -37,7 +53,7 @@ def test_ssim_equals_the_2d_gaussian_window_on_colour_rectangles():
     vx, vy, cov = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
     c1, c2 = 0.01**2, 0.03**2
     expected = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    torch.testing.assert_close(ssim(x, y), expected.flatten(1).mean(1), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ssim(x.float(), y.float()).double(), expected.flatten(1).mean(1), rtol=1e-6, atol=0)
 
 
 def vq_run(dataset: str, extra: list[str]) -> RunConfig:
@@ -51,6 +67,7 @@ def test_vq_losses_move_what_they_should():
     x = trainer.data.train.x[:16]
     loss, logs = trainer.objective(trainer.model, x, None, 0)
     logs = {k: float(v) for k, v in logs.items()}
+    # the loss adds the same three float32 terms: two roundings (1e-7), no sum whose order could move 1e-5
     assert logs["codebook"] > 0 and logs["loss"] == pytest.approx(
         logs["recon"] + logs["codebook"] + 0.25 * logs["commitment"], rel=1e-5)
     assert 0 < logs["dead_codes"] == round(64 * (1 - logs["codes_used"]))  # unused for dead_after = 1 step

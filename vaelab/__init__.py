@@ -1,7 +1,21 @@
 """vaelab: variational autoencoders, trained on real data, measured honestly, explored by eye."""
 import os as _os
+import sys as _sys
 
-import torch as _torch
+
+def _quiet_interrupt(kind, value, tb, _show=_sys.excepthook):
+    """Ctrl-C while the ``vaelab`` command is still importing (before its main can catch it): one line, exit 130."""
+    if issubclass(kind, KeyboardInterrupt):
+        print("vaelab: interrupted during start-up; nothing was written", file=_sys.stderr, flush=True)
+        _os._exit(130)
+    _show(kind, value, tb)
+
+
+# The command line: the `vaelab` script, or `python -m vaelab...` (argv[0] is "-m" while its package is imported).
+if _sys.argv and (_sys.argv[0] == "-m" or _os.path.basename(_sys.argv[0]) == "vaelab"):
+    _sys.excepthook = _quiet_interrupt
+
+import torch as _torch  # noqa: E402
 
 # Adam's running averages turn denormal after a few hundred steps and slow CPU training by 30-60%.
 # Flush them to zero, here at import: torch's worker threads inherit the mode only when it is set
@@ -9,7 +23,7 @@ import torch as _torch
 if _os.environ.get("VAELAB_FLUSH_DENORMAL", "1") != "0":
     _torch.set_flush_denormal(True)
 
-from .api import load, load_run
+from .api import load, load_run  # noqa: E402
 from .config import RunConfig
 from .data import DATASETS, load_dataset
 from .models import MODELS, build_model

@@ -10,13 +10,14 @@ from PIL import Image
 from torch import nn
 
 from .config import ConfigError
-from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
-from .data import DATASETS, load_dataset
+from .data import DATASETS, binarize, load_dataset
 from .data.base import SPLITS
 from .data.images import ImageOptions, find_images, read_images
+from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
 from .eval.quality import FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches, scores
 from .features import FeatureNetwork, load_network, network_name
 from .models import load, load_run
+from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, RunDirError, write_atomic
 from .train import load_run_data
 from .train.prior import code_grid, encode_codes, prior_dir
@@ -30,22 +31,29 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
                  features: str | None = None) -> dict:
     """Evaluate run ``path`` on a split of its dataset, write ``path/eval.json`` and return it (``vaelab eval``).
 
-    Every model: its family's metrics (:func:`vaelab.eval.evaluate`); a VQ-VAE with a code prior: the prior's bits
-    per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling / AIS, and the gap;
-    with ``sample_quality``: :func:`run_sample_quality` of ``n_samples`` samples on network ``features``."""
+    Every model: its family's metrics (:func:`vaelab.eval.evaluate`) on the split binarized as the run was trained
+    (``binarization`` says how); a VQ-VAE with a code prior: the prior's bits per code; a VAE with ``nll_samples`` /
+    ``ais_steps``: -log p(x) by importance sampling / AIS, the gap, and bits per dimension where a
+    ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a linear-Gaussian VAE: the exact
+    ``nll_exact`` (:mod:`vaelab.models.linear`); with ``sample_quality``: :func:`run_sample_quality` of
+    ``n_samples`` samples on network ``features``."""
     cfg, model = load_run(path, checkpoint, device)
     if nll_samples or ais_steps:
         model.family.require("likelihood", "an NLL estimate (--nll-samples, --ais-steps)")
-    data = load_run_data(cfg).split(split)
+    dataset = load_run_data(cfg, evaluation=True)
+    data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
+              "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
+    if linear_gaussian_parts(model) is not None:
+        result["nll_exact"] = -exact_log_px(model, data.x).mean().item()
     if nll_samples:
         ll = log_likelihood(model, data, k=nll_samples, seed=seed, progress=progress)
-        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "nll_samples": ll["k"],
-                   "gap": result["nelbo"] - ll["nll"]}
+        result |= {"nll": ll["nll"], "nll_se": ll["nll_se"], "bpd": ll["bpd"], "bpd_convention": ll["bpd_convention"],
+                   "nll_samples": ll["k"], "gap": result["nelbo"] - ll["nll"]}
     if ais_steps:
         ais = ais_log_likelihood(model, data, steps=ais_steps, chains=ais_chains, seed=seed, progress=progress)
         result["ais"] = {k: v for k, v in ais.items() if k != "log_px"}

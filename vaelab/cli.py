@@ -1,30 +1,40 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, fid, features, app."""
+disentangle, check, fid, features, app.
+
+Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
+stop by Ctrl-C or SIGTERM in one line and exit code 130.
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .api import compare_images, evaluate_run, load_run
+from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
+from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
+from .lock import LockError
 from .measures import MEASURES
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
-from .train import NonFiniteLoss, Trainer, load_run_data
-from .train.distributed import teardown
+from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
+from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
 from .viz import (code_maps_figure, code_usage_figure, dims_by_kl, interpolation, kl_per_dim_figure,
                   mi_matrix_figure, reconstructions, samples, save_figure, save_grid, traversal, vq_samples)
@@ -53,7 +63,7 @@ def train_config(args) -> RunConfig:
     flags = {"model": {"name": name}, "data": {}, "train": {}}
     if args.dataset:
         flags["data"]["name"] = args.dataset
-    if args.data_dir:
+    if args.data_dir is not None:
         flags["data"]["data_dir"] = args.data_dir
     if args.epochs is not None:
         flags["train"].update(epochs=args.epochs, steps=None)
@@ -73,49 +83,79 @@ def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--seed": args.seed}
+                 "--k": args.k, "--seed": args.seed, "--overwrite": args.overwrite or None}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
                               f"change; only --epochs, --steps and --device may")
         run = RunDir(args.resume)
-        cfg = run.load_config()
-        if args.epochs is not None:
-            cfg.train.epochs, cfg.train.steps = args.epochs, None
-        if args.steps is not None:
-            cfg.train.steps = args.steps
-        if args.device is not None:
-            cfg.train.device = args.device
-        trainer = Trainer(cfg, run.path)
-        if run.last.exists():  # else the run was stopped before its first checkpoint: it starts again at step 0
-            trainer.load_state(run.last)
-        if trainer.stopped_early:
-            print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
-                  f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does not extend it")
-            return
-        if trainer.step >= trainer.total_steps:
-            print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps to extend")
-            return
-        print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+        args.resume_dir, args.resume_command = run.path, f"vaelab train --resume {run.path}"
+        with run.writing(is_main_process()):
+            cfg = run.load_config()
+            if args.epochs is not None:
+                cfg.train.epochs, cfg.train.steps = args.epochs, None
+            if args.steps is not None:
+                cfg.train.steps = args.steps
+            if args.device is not None:
+                cfg.train.device = args.device
+            trainer = Trainer(cfg.check(), run.path)
+            trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
+            if trainer.stopped_early or trainer.step >= trainer.total_steps:
+                if trainer.dist.is_main:
+                    run.repair_metrics(trainer.step, trainer.last_record)
+                if trainer.stopped_early:
+                    print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
+                          f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
+                          f"not extend it")
+                else:
+                    print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
+                          f"to extend")
+                return
+            print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+            _fit(trainer)
+        if trainer.dist.is_main:
+            print(f"run saved in {run.path}")
     else:
         if not args.out:
             raise ConfigError("train needs --out DIR (or --resume DIR)")
-        if RunDir(args.out).config.exists() and not args.overwrite:
-            raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
-                              f"choose another --out, or pass --overwrite")
-        trainer = Trainer(train_config(args), args.out)
+        cfg = train_config(args)
+        run = RunDir(args.out)
+        args.resume_dir, args.resume_command = run.path, f"vaelab train --resume {run.path}"
+        with run.writing(is_main_process()):
+            if run.config.exists() and not args.overwrite:
+                raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
+                                  f"choose another --out, or pass --overwrite")
+            trainer = Trainer(cfg, run.path, replace=args.overwrite)
+            _fit(trainer)
+        if trainer.dist.is_main:
+            print(f"run saved in {run.path}")
+
+
+def _fit(trainer: Trainer) -> dict:
+    """Train, draw the curves (also after a stop), print the last record and return it."""
     try:
         record = trainer.fit()
-    finally:
+    except (Stopped, NonFiniteLoss):
         if trainer.dist.is_main:
-            trainer.run.plot()
+            _plot(trainer.run)
+        raise
+    if trainer.dist.is_main:
+        _plot(trainer.run)
     if trainer.dist.is_main:
         print(json.dumps(record))
-        print(f"run saved in {trainer.run.path}")
+    return record
+
+
+def _plot(run: RunDir) -> None:
+    try:
+        run.plot()
+    except OSError as e:  # a full disk: the error that stopped training (if any) says more
+        warnings.warn(f"could not draw {run.curves}: {e.strerror}", VaelabWarning)
 
 
 def _split(cfg: RunConfig, name: str) -> Split:
-    return load_run_data(cfg).split(name)
+    """A split of the run's data as the model saw it in training (a dynamic run's train split: one fixed draw)."""
+    return load_run_data(cfg, evaluation=True).split(name)
 
 
 def cmd_eval(args) -> None:
@@ -123,14 +163,17 @@ def cmd_eval(args) -> None:
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
                           ais_chains=args.ais_chains, progress=True, sample_quality=args.sample_quality,
                           n_samples=args.n, features=args.features)
-    rows = [("split", args.split)] + [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
+    rows = [("split", args.split), ("binarization", result["binarization"])]
+    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
-                 ("bits per dim", result["bpd"]), ("-ELBO - NLL (nats)", result["gap"])]
+                 ("-ELBO - NLL (nats)", result["gap"])]
     if "ais" in result:
         ais = result["ais"]
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
+    if result.get("bpd") is not None:
+        rows.append((f"bits per dim ({result['bpd_convention']})", result["bpd"]))
     if "sample_quality" in result:
         rows += quality_rows(result, result["sample_quality"]["features"])
     _print_rows(rows)
@@ -193,7 +236,7 @@ def cmd_features(args) -> None:
 
 
 EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used",
-              "dead_codes", "prior_bits_per_code")
+              "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 
@@ -223,14 +266,28 @@ def cmd_sample(args) -> None:
 
 
 def cmd_train_prior(args) -> None:
-    trainer = prior_trainer(args.run, args.set + ([f"train.epochs={args.epochs}"] if args.epochs else []),
-                            resume=args.resume)
-    try:
-        record = trainer.fit()
-    finally:
-        trainer.run.plot()
-    print(json.dumps(record))
+    out = RunDir(prior_dir(args.run))
+    args.resume_dir, args.resume_command = out.path, f"vaelab train-prior {args.run} --resume"
+    with out.writing():
+        trainer = prior_trainer(args.run, args.set + ([f"train.epochs={args.epochs}"] if args.epochs else []),
+                                resume=args.resume)
+        if trainer.stopped_early or trainer.step >= trainer.total_steps:
+            out.repair_metrics(trainer.step, trainer.last_record)
+            print(f"{out.path}: already complete at step {trainer.step}; pass a larger --epochs to extend")
+            return
+        record = _fit(trainer)
     print(f"prior saved in {trainer.run.path}; bits per code (val) {record['val/bits_per_code']:.4f}")
+
+
+def cmd_check(args) -> int:
+    """Read everything in a run directory; print what is damaged and what to do. Exit code 1 when anything is."""
+    findings = check_run(args.run)
+    for f in findings:
+        print(f"{f.level:<8} {f.where}: {f.what}" + (f"; {f.todo}" if f.todo else ""))
+    damaged = [f for f in findings if f.level == "damaged"]
+    notes = sum(f.level == "note" for f in findings)
+    print(f"{args.run}: {len(damaged) or 'nothing'} damaged" + (f", {notes} note(s)" if notes else ""))
+    return 1 if damaged else 0
 
 
 def cmd_codes(args) -> None:
@@ -268,7 +325,7 @@ def cmd_disentangle(args) -> None:
                  "num_variance_estimate": args.num_train}
     results = all_metrics(factors, represent, args.seed, sizes, metrics=args.metrics)
     out = Path(args.run)
-    (out / "disentanglement.json").write_text(json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
+    write_atomic(out / "disentanglement.json", json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
     rng = torch.Generator().manual_seed(args.seed)
     _, images = factors.sample(1000, np.random.default_rng(args.seed))
     evaluation = evaluate(model, Split(images, None))
@@ -312,9 +369,12 @@ def cmd_traverse(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     model.family.require("traverse", "`vaelab traverse`")
     split = _split(cfg, args.split)
+    k = args.index
+    if k >= len(split):
+        raise ConfigError(f"--index {k} is out of range: the {args.split} split has {len(split)} images, "
+                          f"so 0 to {len(split) - 1}")
     evaluation = evaluate(model, split.take(torch.arange(min(1000, len(split)))))
     dims = dims_by_kl(evaluation, args.dims)
-    k = args.index
     images, nrow = traversal(model, split.x[k:k + 1], None if split.y is None else split.y[k:k + 1],
                              dims, args.steps, args.span)
     by = "KL" if evaluation["kl_per_dim"] is not None else "variance of the posterior mean (no per-dimension KL)"
@@ -341,32 +401,77 @@ def cmd_app(args) -> None:
 
 
 # ------------------------------------------------------------------------------------ parser
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, explore.")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="models and datasets").set_defaults(fn=cmd_list)
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (no usage block): ``vaelab sample: error: argument --n: ...``."""
 
-    t = sub.add_parser("train", help="train a model (or --resume a run)")
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def count(least: int):
+    """An argparse type: a whole number >= ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {n}")
+        return n
+
+    return parse
+
+
+def number(least: float, strict: bool = False):
+    """An argparse type: a finite number >= ``least`` (> with ``strict``)."""
+
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            x = math.nan
+        if not math.isfinite(x) or x < least or (strict and x == least):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {least:g}, got {text!r}")
+        return x
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vaelab", description="Variational autoencoders: train, evaluate, explore.")
+    debug = "on an error, also print the traceback (or set VAELAB_DEBUG=1)"
+    p.add_argument("--debug", action="store_true", help=debug)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name: str, fn, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help)
+        c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
+        c.set_defaults(fn=fn)
+        return c
+
+    command("list", cmd_list, "models and datasets")
+
+    t = command("train", cmd_train, "train a model (or --resume a run)")
     t.add_argument("--model", help="a name from `vaelab list` (default: the --config file's model.name, else vae)")
     t.add_argument("--dataset", help="a name from `vaelab list` (default fashion-mnist)")
-    t.add_argument("--data-dir", help="the folder that holds the dataset's files")
+    t.add_argument("--data-dir", help="the folder that holds the dataset's files (only it is searched)")
     steps = t.add_mutually_exclusive_group()
-    steps.add_argument("--epochs", type=int)
-    steps.add_argument("--steps", type=int)
+    steps.add_argument("--epochs", type=count(1))
+    steps.add_argument("--steps", type=count(1))
     t.add_argument("--out", help="run directory to create")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     t.add_argument("--config", help="a YAML file with sections data, model, kl, train")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
     t.add_argument("--objective", help=f"{' | '.join(OBJECTIVES)} (default: the model's; `vaelab list` says which "
                    "trains which model)")
-    t.add_argument("--k", type=int, help="samples of z per example for the objective (default 1)")
+    t.add_argument("--k", type=count(1), help="samples of z per example for the objective (default 1)")
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="cpu | cuda (may change on --resume)")
-    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    t.set_defaults(fn=cmd_train)
+    t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help)
+        c = command(name, fn, help)
         c.add_argument("run", help="run directory")
         c.add_argument("--checkpoint", default="best", choices=("best", "last"))
         c.add_argument("--device", default="cpu")
@@ -375,91 +480,123 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--split", default="test", choices=("train", "val", "test"))
         if name != "eval":
             c.add_argument("-o", "--output", help="PNG file (default: in the run directory)")
-        c.set_defaults(fn=fn)
         return c
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
-    e.add_argument("--batch-size", type=int, help="examples per pass (default: the model's; 1000, fewer for "
+    e.add_argument("--batch-size", type=count(1), help="examples per pass (default: the model's; 1000, fewer for "
                    "VQ-VAEs and PixelCNN decoders)")
-    e.add_argument("--nll-samples", type=int, default=0, help="importance samples per example for the NLL (e.g. 5000)")
-    e.add_argument("--ais-steps", type=int, default=0, help="also estimate the NLL by AIS with this many steps")
-    e.add_argument("--ais-chains", type=int, default=16)
+    e.add_argument("--nll-samples", type=count(0), default=0,
+                   help="importance samples per example for the NLL (e.g. 5000)")
+    e.add_argument("--ais-steps", type=count(0), default=0, help="also estimate the NLL by AIS with this many steps")
+    e.add_argument("--ais-chains", type=count(1), default=16)
     e.add_argument("--sample-quality", action="store_true", help="also FID, KID, IS, precision/recall, "
                    "density/coverage of samples against the split (needs a feature network: `vaelab features`)")
-    e.add_argument("--n", type=int, default=10_000, help="samples for --sample-quality (default 10000)")
+    e.add_argument("--n", type=count(2), default=10_000, help="samples for --sample-quality (default 10000)")
     e.add_argument("--features", help="the feature network: NAME (default: the run's dataset's, such as "
                    "mnist-cnn) or inception:PATH (the FID Inception weights file)")
     s = run_command("sample", cmd_sample, "a grid of samples (one row per class for a CVAE)", split=False)
-    s.add_argument("--n", type=int, default=64, help="samples (per class for a CVAE)")
-    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--n", type=count(1), default=64, help="samples (per class for a CVAE)")
+    s.add_argument("--temperature", type=number(0), default=1.0)
     r = run_command("reconstruct", cmd_reconstruct, "originals above their reconstructions")
-    r.add_argument("--n", type=int, default=32)
+    r.add_argument("--n", type=count(1), default=32)
     i = run_command("interpolate", cmd_interpolate, "decoded latent interpolations between test images")
-    i.add_argument("--pairs", type=int, default=6)
-    i.add_argument("--steps", type=int, default=10)
+    i.add_argument("--pairs", type=count(1), default=6)
+    i.add_argument("--steps", type=count(2), default=10)
     c = run_command("codes", cmd_codes, "VQ-VAE: codebook usage histogram and code-index maps (-o: a folder)")
-    c.add_argument("--n", type=int, default=8, help="images whose code maps are drawn")
-    tp = sub.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE run's codes (into DIR/prior)")
+    c.add_argument("--n", type=count(1), default=8, help="images whose code maps are drawn")
+    tp = command("train-prior", cmd_train_prior, "train a PixelCNN prior over a VQ-VAE run's codes (into DIR/prior)")
     tp.add_argument("run", help="a VQ-VAE run directory")
-    tp.add_argument("--epochs", type=int)
+    tp.add_argument("--epochs", type=count(1))
     tp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. code_prior.layers=12")
     tp.add_argument("--resume", action="store_true", help="continue DIR/prior from its last checkpoint")
-    tp.set_defaults(fn=cmd_train_prior)
     dg = run_command("disentangle", cmd_disentangle, "disentanglement metrics on a factor dataset "
                      "(writes DIR/disentanglement.json and pictures)", split=False)
     dg.add_argument("--dataset", help="factor dataset (default: the run's): dsprites, dsprites-procedural, 3dshapes")
     dg.add_argument("--data-dir")
-    dg.add_argument("--num-train", type=int, help="smaller protocol sizes for a quick look (default: Locatello et al.)")
-    dg.add_argument("--num-test", type=int, default=None)
+    dg.add_argument("--num-train", type=count(1), help="smaller protocol sizes for a quick look (default: Locatello "
+                    "et al.)")
+    dg.add_argument("--num-test", type=count(1), default=None)
     dg.add_argument("--metrics", nargs="+", metavar="NAME", help="only these: beta_vae factor_vae mig sap dci "
                     "modularity_explicitness (default: all)")
     v = run_command("traverse", cmd_traverse, "vary one latent at a time around an encoded image")
-    v.add_argument("--index", type=int, default=0, help="which image of the split")
-    v.add_argument("--dims", type=int, default=10, help="how many latent dimensions (those with most KL)")
-    v.add_argument("--steps", type=int, default=9)
-    v.add_argument("--span", type=float, default=3.0)
-    f = sub.add_parser("fid", help="FID, KID, IS, precision/recall, density/coverage of images B against images A")
+    v.add_argument("--index", type=count(0), default=0, help="which image of the split")
+    v.add_argument("--dims", type=count(1), default=10, help="how many latent dimensions (those with most KL)")
+    v.add_argument("--steps", type=count(2), default=9)
+    v.add_argument("--span", type=number(0, strict=True), default=3.0)
+    k = command("check", cmd_check, "read everything in a run directory: what is damaged, and what to do "
+                "(exit code 1 when anything is)")
+    k.add_argument("run", help="run directory")
+    f = command("fid", cmd_fid, "FID, KID, IS, precision/recall, density/coverage of images B against images A")
     f.add_argument("a", help="the reference: a folder of images or DATASET:SPLIT (such as mnist:test)")
     f.add_argument("b", help="the images judged: a folder of images or DATASET:SPLIT (such as mnist:train)")
     f.add_argument("--features", help="NAME or inception:PATH (default: the first dataset's network)")
-    f.add_argument("--n", type=int, help="the first N images of each (default: all)")
+    f.add_argument("--n", type=count(2), help="the first N images of each (default: all)")
     f.add_argument("--seed", type=int, default=0, help="KID's subsets and IS's splits")
-    f.set_defaults(fn=cmd_fid)
-    ft = sub.add_parser("features", help="feature networks for sample quality: train one, or list those cached")
+    ft = command("features", cmd_features, "feature networks for sample quality: train one, or list those cached")
     ft.add_argument("action", choices=("train", "list"))
     ft.add_argument("--dataset", help=f"train: the labelled dataset ({', '.join(RECIPES)})")
-    ft.add_argument("--data-dir")
-    ft.add_argument("--epochs", type=int, help="train: epochs (default: the dataset's recipe)")
+    ft.add_argument("--data-dir", help="the folder that holds the dataset's files (only it is searched)")
+    ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
-    ft.set_defaults(fn=cmd_features)
-    a = sub.add_parser("app", help="the explorer: a Streamlit app to train, explore and compare runs")
+    a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")
     a.add_argument("--port", type=int, default=8501)
-    a.set_defaults(fn=cmd_app)
     return p
 
 
-ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss)
+ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    debug = args.debug or os.environ.get("VAELAB_DEBUG", "") not in ("", "0")
     finished = False
-    try:
-        args.fn(args)
-        finished = True
-    except ERRORS as e:
-        print(f"vaelab: error: {e}", file=sys.stderr)
-        return 3 if isinstance(e, NonFiniteLoss) else 2
-    except KeyboardInterrupt:
-        print("vaelab: interrupted; the last checkpoint is kept (continue with `vaelab train --resume DIR`)",
-              file=sys.stderr)
-        return 130
-    finally:
-        teardown(finished)
-    return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", VaelabWarning)
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
+        try:
+            code = args.fn(args) or 0
+            finished = True
+            return code
+        except ERRORS as e:
+            return _fail(str(e), debug, 3 if isinstance(e, NonFiniteLoss) else 2)
+        except Stopped as e:
+            return _fail(f"stopped at step {e.step}: the last checkpoint is kept (continue with "
+                         f"`{args.resume_command}`)", debug, 130, "")
+        except KeyboardInterrupt:
+            hint = getattr(args, "resume_command", None)
+            resumable = hint and (Path(args.resume_dir) / "config.yaml").exists()
+            return _fail("interrupted" + (f"; continue with `{hint}`" if resumable else ""), debug, 130, "")
+        except OSError as e:  # the disk, outside the run directory's own checks (a read-only output folder)
+            where = f"{e.filename}: " if e.filename else ""
+            return _fail(f"{where}{e.strerror or e}", debug, 2)
+        except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+            return _fail(f"unexpected {type(e).__name__}: {e} (this is a bug in vaelab; `--debug` shows where)", debug,
+                         1, "internal ")
+        finally:
+            teardown(finished)
+
+
+def _fail(message: str, debug: bool, code: int, kind: str = "") -> int:
+    if debug:
+        traceback.print_exc()
+    what = "error: " if code != 130 else ""
+    print(f"vaelab: {kind}{what}{' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _one_line_warnings(show):
+    """warnings.showwarning that prints vaelab's warnings as ``vaelab: warning: ...`` and others with ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, VaelabWarning):
+            print(f"vaelab: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ from typing import Any, ClassVar
 
 import yaml
 
+from .durable import write_atomic
 from .registry import Registry
 
 CONFIG_VERSION = 2  # version 1 (vaelab 0.1.0) is read through migrate_v1
 BINARIZE_MODES = ("none", "static", "dynamic")
+SIGMA_MODES = ("per-pixel", "isotropic")  # a Gaussian likelihood's learned sigma
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,8 @@ class ModelConfig:
     likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))
     sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
+    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussian: a sigma per pixel,
+    # or one shared by all (isotropic)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
@@ -211,17 +216,54 @@ class RunConfig:
 
     def check(self) -> "RunConfig":
         """Raise ConfigError for a value of the right type that training cannot use; return the config."""
-        t, kl = self.train, self.kl
+        t, kl, m, vq, p = self.train, self.kl, self.model, self.vq, self.code_prior
         value = lambda key: attrgetter(key)(self)  # noqa: E731
+        positive = lambda x: math.isfinite(x) and x > 0  # noqa: E731
+        at_least_0 = lambda x: math.isfinite(x) and x >= 0  # noqa: E731
         rules = [("train.batch_size", t.batch_size >= 1, ">= 1"),
                  ("train.steps", t.steps is None or t.steps >= 1, ">= 1 (or null)"),
                  ("train.epochs", t.steps is not None or (t.epochs or 0) >= 1, ">= 1 when train.steps is null"),
                  ("train.checkpoint_every", t.checkpoint_every >= 1, ">= 1"),
                  ("train.eval_batch_size", t.eval_batch_size is None or t.eval_batch_size >= 1, ">= 1 (or null)"),
+                 ("train.lr", positive(t.lr), "a finite number > 0"),
+                 ("train.weight_decay", at_least_0(t.weight_decay), "a finite number >= 0"),
+                 ("train.grad_clip", t.grad_clip is None or at_least_0(t.grad_clip), "a finite number >= 0 (or null)"),
+                 ("train.patience", t.patience is None or t.patience >= 0, ">= 0 epochs (or null)"),
+                 ("data.data_dir", self.data.data_dir is None or self.data.data_dir.strip() != "",
+                  "a folder (or null: the standard places)"),
+                 ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
+                 ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
+                 ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
+                 ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),
+                 ("model.layers", all(n >= 1 for n in m.layers), "a list of latent sizes, each >= 1 (or [])"),
+                 ("model.sigma", positive(m.sigma), "a finite number > 0"),
+                 ("model.prior_components", m.prior_components >= 1, ">= 1"),
+                 ("model.flows", m.flows >= 1, ">= 1"),
+                 ("model.pixelcnn_layers", m.pixelcnn_layers >= 1, ">= 1"),
+                 ("model.pixelcnn_dim", m.pixelcnn_dim >= 1, ">= 1"),
+                 ("kl.beta", at_least_0(kl.beta), "a finite number >= 0"),
+                 ("kl.free_bits", at_least_0(kl.free_bits), "a finite number >= 0"),
+                 ("kl.capacity", kl.capacity is None or at_least_0(kl.capacity), "a finite number >= 0 (or null)"),
+                 ("kl.gamma", at_least_0(kl.gamma), "a finite number >= 0"),
                  ("kl.ratio", 0 < kl.ratio <= 1, "in (0, 1]"),
                  ("kl.cycles", kl.cycles >= 1, ">= 1"),
                  ("kl.warmup_steps", kl.warmup_steps >= 0, ">= 0"),
-                 ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0")]
+                 ("kl.capacity_steps", kl.capacity_steps >= 0, ">= 0"),
+                 ("objective.k", self.objective.k >= 1, ">= 1 (samples of z per example)"),
+                 ("vq.codebook_size", vq.codebook_size >= 1, ">= 1"),
+                 ("vq.dim", vq.dim >= 1, ">= 1"),
+                 ("vq.beta", at_least_0(vq.beta), "a finite number >= 0"),
+                 ("vq.decay", 0 <= vq.decay < 1, "in [0, 1)"),
+                 ("vq.dead_after", vq.dead_after >= 0, ">= 0"),
+                 ("vq.lookup_dim", vq.lookup_dim is None or vq.lookup_dim >= 1, ">= 1 (or null)"),
+                 ("vq.hidden", vq.hidden >= 1, ">= 1"),
+                 ("vq.residual_hidden", vq.residual_hidden >= 1, ">= 1"),
+                 ("code_prior.layers", p.layers >= 1, ">= 1"),
+                 ("code_prior.dim", p.dim >= 1, ">= 1"),
+                 ("code_prior.kernel", p.kernel >= 1, ">= 1"),
+                 ("code_prior.epochs", p.epochs >= 1, ">= 1"),
+                 ("code_prior.batch_size", p.batch_size >= 1, ">= 1"),
+                 ("code_prior.lr", positive(p.lr), "a finite number > 0")]
         rules += [(key, value(key) in known, f"one of {', '.join(known)}") for key, known in _choice_rules(self)]
         for key, ok, need in rules:
             if not ok:
@@ -257,7 +299,7 @@ class RunConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
+        write_atomic(path, self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -281,12 +323,13 @@ def _choice_rules(cfg: RunConfig) -> list[tuple[str, tuple[str, ...]]]:
 
 def _yaml_value(text: str, item: str) -> Any:
     """A ``--set`` value read as plain YAML: no tags (``!!python/...``), which could name Python objects."""
-    if text.lstrip().startswith("!") or " !" in text:
-        raise ConfigError(f"--set {item!r}: YAML tags are not accepted; give a plain value")
+    if re.search(r"(^|[\s\[{,:])!", text):
+        raise ConfigError(f"--set {item!r}: YAML tags (!...) are not accepted; give a plain value (a number, a "
+                          f"string, true/false, null or a [list])")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({' '.join(str(e).split())})") from None
 
 
 def read_patch(path: str | Path) -> dict[str, Any]:
@@ -295,22 +338,36 @@ def read_patch(path: str | Path) -> dict[str, Any]:
     return read_versioned(path)[0]
 
 
-def read_versioned(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the keys the file sets, in the current version; the data facts a version-1 file held, else None)."""
+def read_versioned(path: str | Path, written: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the keys the file sets, in the current version; the data facts a version-1 file held, else None). A file
+    that vaelab ``written`` (a run directory's config.yaml) must say its version: an empty one is damaged."""
     try:
-        d = yaml.safe_load(Path(path).read_text()) or {}
+        d = yaml.safe_load(Path(path).read_bytes().decode())
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not a text file (byte 0x{e.object[e.start]:02x} at offset {e.start} is not "
+                          f"UTF-8); a config is a YAML mapping of sections (data, model, kl, objective, train)") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
+    if d is None and not written:
+        d = {}
     if not isinstance(d, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (data, model, kl, objective, train)")
+        raise ConfigError(f"{path} must hold a mapping of sections (data, model, kl, objective, train), not "
+                          f"{'nothing' if d is None else type(d).__name__}")
+    if written and "version" not in d:
+        raise ConfigError(f"{path} holds no config version: it is not whole (vaelab writes every key and the "
+                          f"version)")
     facts = None
     version = d.get("version", CONFIG_VERSION)
     if version == 1:
         d, facts = migrate_v1(d)
+    elif isinstance(version, int) and not isinstance(version, bool) and version > CONFIG_VERSION:
+        raise ConfigError(f"{path} was written by a newer vaelab (config version {version}); this one reads versions "
+                          f"1 and {CONFIG_VERSION}: upgrade vaelab to use it")
     elif version != CONFIG_VERSION:
-        raise ConfigError(f"{path} has config version {version!r}; this vaelab reads {CONFIG_VERSION} (and 1)")
+        raise ConfigError(f"{path} has config version {version!r}, from an incompatible vaelab; this one reads "
+                          f"{CONFIG_VERSION} (and 1)")
     RunConfig.from_dict(d)
     return d, facts
 

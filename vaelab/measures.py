@@ -46,6 +46,8 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("kl", "KL", "nats", None, "KL(q(z|x) || p(z)), the rate: nats that z carries about x, per example"),
     Measure("nll", "NLL, importance sampled", "nats", "lower",
             "-log p(x) estimated with K importance samples (Burda et al. 2016), per example"),
+    Measure("nll_exact", "NLL, exact", "nats", "lower",
+            "-log p(x) in closed form, for a linear-Gaussian VAE (probabilistic PCA), per example"),
     Measure("bpd", "bits per dimension", "bits", "lower", "The NLL in bits per data dimension"),
     Measure("gap", "-ELBO - NLL", "nats", "lower", "How far the ELBO is below log p(x): KL(q(z|x) || p(z|x))"),
     Measure("mse", "MSE", "per pixel", "lower", "Mean squared error of the reconstruction, per pixel"),

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..rundir import write_atomic
+from ..durable import pid_alive, write_atomic
 
 _children: dict[Path, subprocess.Popen] = {}  # the jobs this process started, polled so none stays a zombie
 
@@ -72,7 +72,7 @@ def status(directory: str | Path, kind: str) -> Job:
     state = info.get("state", "none")
     if state in ("starting", "running"):
         child = _children.get(path)
-        if child.poll() is None if child is not None else _alive(info.get("pid")):
+        if child.poll() is None if child is not None else pid_alive(info.get("pid")):
             state = "running"
         else:  # it has exited: its last word, if it had time to write one
             info = _read(path)
@@ -98,21 +98,6 @@ def stop(directory: str | Path, kind: str) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is not alive
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from ..models import load_run
 from ..models.family import VIEWS
 from ..config import ConfigError, RunConfig
 from ..data import DataError, Split
+from ..lock import LockError
 from ..eval import evaluate
 from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
@@ -26,7 +27,7 @@ from ..viz import curves_figure, grid_image
 from . import RUNS_ENV
 from .runs import RunInfo, find_runs, run_info
 
-ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName)
+ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError)
 
 
 def runs_root() -> Path:
@@ -92,7 +93,7 @@ def load(info: RunInfo) -> tuple[RunConfig, torch.nn.Module]:
 
 @st.cache_resource(max_entries=4, show_spinner="loading the dataset")
 def _dataset(key: str, _cfg: RunConfig):
-    return load_run_data(_cfg)
+    return load_run_data(_cfg, evaluation=True)
 
 
 def split(cfg: RunConfig, name: str = "test") -> Split:

@@ -6,11 +6,11 @@ system places), downloads them when missing, checks their sha256 (CIFAR-10: the 
 train/val/test tensors. Image folders and CelebA take their own options: ``load_dataset("celeba", size=32)``.
 ``load_factor_dataset(name)`` gives a factor dataset itself (a :class:`FactorDataset`): images by factor values.
 """
-from .base import DataFacts, Dataset, Split
+from .base import DataFacts, Dataset, Split, check_finite
 from .datasets import DATASET_OPTIONS, DATASETS, load_dataset
 from .errors import DataError
 from .factors import DSprites, FactorDataset, NpzFactorDataset, ProceduralDSprites, Shapes3D, load_factor_dataset
 from .images import ImageOptions
 
-__all__ = ["DataFacts", "Dataset", "Split", "DataError", "DATASETS", "DATASET_OPTIONS", "ImageOptions", "load_dataset",
+__all__ = ["DataFacts", "Dataset", "Split", "check_finite", "DataError", "DATASETS", "DATASET_OPTIONS", "ImageOptions", "load_dataset",
            "FactorDataset", "DSprites", "ProceduralDSprites", "Shapes3D", "NpzFactorDataset", "load_factor_dataset"]

@@ -70,6 +70,18 @@ class Dataset:
         return getattr(self, name)
 
 
+def check_finite(data: Dataset) -> None:
+    """Raise a DataError when a split's images hold NaN or infinite values (no likelihood is defined there)."""
+    for name in SPLITS:
+        x = data.split(name).x
+        if not x.is_floating_point() or bool(torch.isfinite(x.sum())):  # one pass, no mask
+            continue
+        bad = sum(int((~torch.isfinite(part)).sum()) for part in x.split(1024))  # 0: the sum overflowed
+        if bad:
+            raise DataError(f"dataset {data.name!r}: its {name} images hold {bad} NaN or infinite values; vaelab "
+                            f"trains on finite pixel values (in [0, 1])")
+
+
 def hold_out(split: Split, size: int, seed: int) -> tuple[Split, Split]:
     """Split off ``size`` random rows (fixed by ``seed``): (rest, held out), each in original order."""
     n = len(split)

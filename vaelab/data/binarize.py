@@ -3,7 +3,8 @@
 - ``none``: images as they are.
 - ``static``: one Bernoulli draw per pixel, fixed once by a seed (Salakhutdinov & Murray 2008).
 - ``dynamic``: a new draw at every training step (Burda et al. 2016, §5); validation and test
-  images are drawn once, with a fixed seed, so that evaluations compare like with like.
+  images are drawn once, with a fixed seed, so that evaluations compare like with like. Evaluating the
+  train split (``prepare(..., evaluation=True)``) draws it once too, with a seed of its own.
 """
 from __future__ import annotations
 
@@ -34,11 +35,29 @@ def dynamic(x: torch.Tensor) -> torch.Tensor:
     return noise.bernoulli(x)
 
 
-def prepare(data: Dataset, mode: str, seed: int) -> Dataset:
-    """The dataset with the fixed part of the binarization applied (all splits if static, val/test if dynamic)."""
+def _seeds(mode: str, seed: int) -> dict[str, int]:
+    """The seed of each split's fixed draw: static train, val, test at seed + 0, 1, 2; dynamic val, test at
+    seed + 0, 1, and its train split, drawn for evaluation only, at seed + 2."""
+    order = ("train", "val", "test") if mode == "static" else ("val", "test", "train")
+    return {name: seed + i for i, name in enumerate(order)}
+
+
+def prepare(data: Dataset, mode: str, seed: int, evaluation: bool = False) -> Dataset:
+    """The dataset with the fixed part of the binarization applied: every split if static; val and test if
+    dynamic, and train too for ``evaluation`` (training draws it afresh at each step, from the grey images)."""
     if check_mode(mode) == "none" or data.binary:
         return data
-    splits = ("train", "val", "test") if mode == "static" else ("val", "test")
-    changed = {name: Split(fixed(data.split(name).x, seed + i), data.split(name).y)
-               for i, name in enumerate(splits)}
+    seeds = _seeds(mode, seed)
+    splits = ("train", "val", "test") if mode == "static" or evaluation else ("val", "test")
+    changed = {name: Split(fixed(data.split(name).x, seeds[name]), data.split(name).y) for name in splits}
     return dataclasses.replace(data, **changed)
+
+
+def describe(data: Dataset, mode: str, seed: int, split: str) -> str:
+    """How ``split`` is binarized for evaluation, as ``eval.json`` says it."""
+    if data.binary:
+        return "none (the data are binary)"
+    if check_mode(mode) == "none":
+        return "none"
+    fixed_by = f"seed {_seeds(mode, seed)[split]}"
+    return f"static ({fixed_by})" if mode == "static" else f"dynamic (evaluated on one fixed draw, {fixed_by})"

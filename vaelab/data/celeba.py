@@ -35,8 +35,8 @@ def find(places: list[tuple[Path, str]]) -> tuple[Path, list[Path]]:
         for folder in (place / FOLDER, place):
             if images := images_in(folder):
                 return folder, images
-    looked = "\n".join(f"  {place}/{FOLDER}, or {place} itself ({origin})" for place, origin in places)
-    raise DataError(f"celeba: no folder holds CelebA's aligned JPEGs. Looked in:\n{looked}\n{HOW_TO_GET}")
+    looked = "; ".join(f"{place}/{FOLDER}, or {place} itself ({origin})" for place, origin in places)
+    raise DataError(f"celeba: no folder holds CelebA's aligned JPEGs; looked in {looked}. {HOW_TO_GET}")
 
 
 def partition_file(folder: Path) -> Path | None:

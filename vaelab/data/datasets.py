@@ -18,12 +18,12 @@ from ..registry import Registry
 from . import celeba as celeba_files
 from . import files
 from .amat import parse_amat
-from .base import Dataset, Split, hold_out
+from .base import Dataset, Split, check_finite, hold_out
 from .cifar import parse_batch
 from .errors import DataError
 from .factors import FactorSplits, factor_split_dataset
 from .files import Archive, Folder, FileSpec, Source
-from .idx import check_counts, parse_images, parse_labels
+from .idx import check_counts, images_size, labels_size, parse_images, parse_labels
 from .images import ImageOptions, find_images, read_images
 
 
@@ -119,7 +119,9 @@ def load_dataset(
     and ``channels`` (see ImageOptions), e.g. ``load_dataset("celeba", size=32)``. Others take none.
     """
     loader = DATASETS.get(name)
-    return loader(data_dir, Options(val_size, seed, download, verify, _own_options(name, options)))
+    data = loader(data_dir, Options(val_size, seed, download, verify, _own_options(name, options)))
+    check_finite(data)
+    return data
 
 
 def _own_options(name: str, options: dict[str, Any]) -> Any:
@@ -151,7 +153,8 @@ def _idx_dataset(name: str, data_dir: Folder, opt: Options) -> Dataset:
     parsers = {
         IDX_TRAIN[0]: parse_images, IDX_TRAIN[1]: parse_labels, IDX_TEST[0]: parse_images, IDX_TEST[1]: parse_labels
     }
-    arrays = files.load_all(source, paths, parsers, opt.verify)
+    sizes = {IDX_TRAIN[0]: images_size, IDX_TRAIN[1]: labels_size, IDX_TEST[0]: images_size, IDX_TEST[1]: labels_size}
+    arrays = files.load_all(source, paths, parsers, opt.verify, sizes)
     full_train, test = _labelled(arrays, paths, *IDX_TRAIN), _labelled(arrays, paths, *IDX_TEST)
     train, val = hold_out(full_train, 5000 if opt.val_size is None else opt.val_size, opt.seed)
     return Dataset(name, train, val, test, num_classes=10, binary=False)
@@ -197,10 +200,11 @@ def digits(data_dir: Folder, opt: Options) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1797 images, 17 grey levels, labels 0-9): needs no download.
 
     The test set of UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin, C. Kaynak, 1998).
-    A fixed test split of 297, then val (default 200) carved by ``seed``; data_dir, download, verify unused.
+    A fixed test split of 297, then val (default 200) carved by ``seed``; download, verify unused; no data_dir.
     """
     from sklearn.datasets import load_digits
 
+    files.no_files("digits", data_dir)
     bunch = load_digits()
     full = Split(_images(bunch.images, 16), torch.from_numpy(bunch.target.astype(np.int64)))
     rest, test = hold_out(full, 297, seed=0)
@@ -312,7 +316,7 @@ def dsprites_procedural(data_dir: Folder, opt: Options) -> Dataset:
 
     Shapes square, ellipse, heart; 6 scales, 40 orientations, 32 x 32 positions; binary 64x64, approximating the
     official sprites. Default split: train 20000 / val 2000 / test 2000 distinct images drawn by ``seed``;
-    ``train_size``, ``val_size`` and ``test_size`` change it. data_dir, download and verify are unused.
+    ``train_size``, ``val_size`` and ``test_size`` change it. download and verify are unused; no data_dir.
     """
     return factor_split_dataset("dsprites-procedural", data_dir, opt)
 

@@ -75,13 +75,23 @@ def cache_root() -> Path:
 
 
 def search_dirs(source: Source, data_dir: Folder) -> list[tuple[Path, str]]:
-    """The folders that may hold the files, in the order they are tried, each with where it came from."""
-    places = [(Path(data_dir), "data_dir argument")] if data_dir is not None else []
+    """The folders that may hold the files, in the order they are tried, each with where it came from: ``data_dir``
+    alone when it is given (a wrong one is an error, never a silent fall back on another copy), else
+    ``$VAELAB_DATA/<folder>``, the cache and the standard places."""
+    if data_dir is not None:
+        return [(Path(data_dir), "data_dir")]
+    places = []
     if os.environ.get("VAELAB_DATA"):
         places.append((Path(os.environ["VAELAB_DATA"]) / source.folder, "$VAELAB_DATA"))
     places.append((cache_root() / source.folder, "cache"))
     places += [(Path(d), "standard place") for d in source.standard_dirs]
     return places
+
+
+def no_files(name: str, data_dir: Folder) -> None:
+    """A dataset that reads no files refuses a data_dir rather than ignore it."""
+    if data_dir is not None:
+        raise DataError(f"{name} reads no files, so data_dir must be unset (null), not {str(data_dir)!r}")
 
 
 def _on_disk(folder: Path, spec: FileSpec) -> Path | None:
@@ -98,35 +108,51 @@ def _complete(source: Source, place: Path) -> dict[str, Path] | None:
 
 
 def locate(source: Source, data_dir: Folder = None, download: bool = True) -> dict[str, Path]:
-    """Path of each of the source's files, from the first folder that holds them all; else downloaded."""
+    """Path of each of the source's files, from the first folder that holds them all; else downloaded (into
+    data_dir when given, else the cache)."""
     places = search_dirs(source, data_dir)
     for folder, _ in places:
         if found := _complete(source, folder):
             return found
+    looked = looked_in(source, places)
     if not download:
-        raise DataError(_not_found(source, places, "Not downloaded, since download=False."))
+        raise DataError(_not_found(source, looked, "Not downloaded, since download=False."))
     dest = Path(data_dir) if data_dir is not None else cache_root() / source.folder
     try:
         fetch(source, dest)
     except (OSError, HTTPException) as err:
-        raise DataError(_not_found(source, places, f"Download into {dest} failed: {err}")) from err
+        raise DataError(_not_found(source, looked, f"Download into {dest} failed: {err}.")) from err
     return _complete(source, dest)
 
 
-def _not_found(source: Source, places: list[tuple[Path, str]], why: str) -> str:
+def looked_in(source: Source, places: list[tuple[Path, str]]) -> str:
+    """Each place searched, and what it lacks."""
+    looked = ", ".join(f"{folder} ({origin}{_missing(source, folder)})" for folder, origin in places)
+    if source.archive is not None and source.archive.folder:
+        looked += f", each also with its subfolder {source.archive.folder}/"
+    return looked
+
+
+def _not_found(source: Source, looked: str, why: str) -> str:
+    """One line: which files were looked for where (:func:`looked_in`), why they were not downloaded, and how to
+    get them."""
     names = ", ".join(spec.name + "[.gz]" for spec in source.files)
-    looked = "\n".join(f"  {folder} ({origin})" for folder, origin in places)
     if source.archive is None:
-        urls = "\n".join(f"  {source.base_url}{source.remote_name(spec)}" for spec in source.files)
-        get = f"Get the files from:\n{urls}\ninto one of those folders"
+        get = f"get {' '.join(source.base_url + source.remote_name(spec) for spec in source.files)} into"
     else:
-        looked += f"\neach also with its subfolder {source.archive.folder}/" if source.archive.folder else ""
-        get = f"Get\n  {source.base_url}{source.archive.name}\nand unpack it into one of those folders"
-    return (
-        f"{source.name}: no folder holds all of {names}. Looked in:\n{looked}\n{why}\n"
-        f"{get}, or set $VAELAB_DATA to a folder holding "
-        f"{source.folder}/.{(' ' + source.advice) if source.advice else ''}"
-    )
+        get = f"get {source.base_url}{source.archive.name} and unpack it into"
+    where = "that folder, or leave data_dir unset to search $VAELAB_DATA, the cache and the standard places" if \
+        "(data_dir" in looked else f"one of those folders, or set $VAELAB_DATA to a folder holding {source.folder}/"
+    advice = f" {source.advice}" if source.advice else ""
+    return f"{source.name}: no folder holds all of {names}; looked in {looked}. {why} To fix: {get} {where}.{advice}"
+
+
+def _missing(source: Source, place: Path) -> str:
+    """``: missing NAME, ...`` for a folder that holds some of the files, ``: not a folder`` for none at all."""
+    if not place.is_dir():
+        return ": no such folder"
+    lacking = [spec.name for spec in source.files if all(_on_disk(f, spec) is None for f in source.folders(place))]
+    return f": lacks {', '.join(lacking)}" if len(lacking) < len(source.files) else ": holds none of them"
 
 
 def fetch(source: Source, dest: Path) -> None:
@@ -135,15 +161,21 @@ def fetch(source: Source, dest: Path) -> None:
     From an archive: when any is lacking, the archive, verified by its md5, then unpacked into
     ``dest/<archive folder>``.
     """
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    if source.archive is not None:
-        if _complete(source, dest) is None:
-            _fetch_archive(source, dest)
-        return
-    for spec in source.files:
-        if _on_disk(dest, spec) is None:
-            name = source.remote_name(spec)
-            _download(source.base_url + name, dest / name, _checksum("sha256", _sha256, spec.sha256, spec.name))
+    try:
+        if source.archive is not None:
+            if _complete(source, dest) is None:
+                _fetch_archive(source, dest)
+            return
+        for spec in source.files:
+            if _on_disk(dest, spec) is None:
+                name = source.remote_name(spec)
+                _download(source.base_url + name, dest / name, _checksum("sha256", _sha256, spec.sha256, spec.name))
+    except BaseException:
+        if created and not any(dest.iterdir()):
+            dest.rmdir()  # a failed download leaves no empty folder behind (a mistyped data_dir)
+        raise
 
 
 def _checksum(algorithm: str, digest: Callable[[Path], str], expected: str, name: str) -> Callable[[Path], str | None]:
@@ -233,17 +265,24 @@ def _unpack(path: Path, url: str, source: Source, into: Path) -> None:
         raise DataError(f"{url}: the archive cannot be unpacked ({err}); nothing was extracted") from err
 
 
-def read(path: Path) -> tuple[bytearray, str]:
+def read(path: Path, declared: Callable[[bytes], int] | None = None) -> tuple[bytearray, str]:
     """The (uncompressed, when ``.gz``) content of ``path`` and its sha256, hashed while reading.
 
+    ``declared``: the size the content's first bytes (up to a megabyte) declare (an IDX header, see
+    :func:`vaelab.data.idx.declared_size`); reading stops one byte past it, so a gzip bomb is never inflated whole.
     A bytearray, so arrays parsed from it with ``np.frombuffer`` are writable and go to torch without a copy.
     """
     digest, data = hashlib.sha256(), bytearray()
+    limit = None
     try:
         with gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(CHUNK if limit is None else min(CHUNK, limit + 1 - len(data))):
                 digest.update(chunk)
                 data += chunk
+                if declared is not None and limit is None:
+                    limit = declared(bytes(data))
+                if limit is not None and len(data) > limit:
+                    break
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: not a valid gzip file ({err}); delete it and get it again") from err
     except OSError as err:
@@ -252,15 +291,17 @@ def read(path: Path) -> tuple[bytearray, str]:
 
 
 def load_all(
-    source: Source, paths: dict[str, Path], parsers: dict[str, Callable[[bytearray, Path], T]], verify: bool = True
+    source: Source, paths: dict[str, Path], parsers: dict[str, Callable[[bytearray, Path], T]], verify: bool = True,
+    declared: dict[str, Callable[[bytes], int]] | None = None,
 ) -> dict[str, T]:
     """Parse each of the source's files, then (when ``verify``) check each one's sha256, where it is known.
+    ``declared``: for files with a header, the size it declares (see :func:`read`).
 
     Every structure problem is reported before any checksum mismatch, since it says more.
     """
     values, digests = {}, {}
     for spec in source.files:
-        data, digests[spec.name] = read(paths[spec.name])
+        data, digests[spec.name] = read(paths[spec.name], (declared or {}).get(spec.name))
         values[spec.name] = parsers[spec.name](data, paths[spec.name])
     if verify:
         for spec in source.files:
@@ -268,6 +309,7 @@ def load_all(
                 raise DataError(
                     f"{paths[spec.name]}: sha256 mismatch: the content hashes to {digests[spec.name]}, expected "
                     f"{spec.sha256} for {spec.name}. The file is damaged or another version: delete it to "
-                    "download it again, or pass verify=False to load a file of your own in the same format."
+                    "download it again (a file of your own in the same format loads from Python with "
+                    "load_dataset(..., verify=False))."
                 )
     return values

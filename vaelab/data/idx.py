@@ -5,6 +5,7 @@ per dimension) followed by the values, row-major.
 """
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -14,6 +15,27 @@ from .errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions: count, rows, columns
 LABELS_MAGIC = 0x00000801  # uint8, 1 dimension: count
+
+
+def declared_size(head: bytes, magic: int, size: tuple[int, int] | None = None) -> int:
+    """The bytes that an IDX file whose content begins with ``head`` declares (header and values), so a reader
+    stops there (a gzip that would inflate beyond is never inflated whole); 0 when the header already shows the
+    file is not the expected one (a wrong magic number or image ``size``): stop at once, :func:`_parse` says why."""
+    header = 4 + 4 * (magic & 0xFF)
+    if len(head) < header or struct.unpack(">I", head[:4])[0] != magic:
+        return 0
+    dims = struct.unpack(f">{magic & 0xFF}I", head[4:header])
+    if size is not None and tuple(dims[1:]) != size:
+        return 0
+    return header + math.prod(dims)  # Python ints: no overflow, however large the header's sizes
+
+
+def images_size(head: bytes) -> int:
+    return declared_size(head, IMAGES_MAGIC, (28, 28))
+
+
+def labels_size(head: bytes) -> int:
+    return declared_size(head, LABELS_MAGIC)
 
 
 def _parse(data: bytes, path: Path, magic: int) -> np.ndarray:
@@ -28,13 +50,12 @@ def _parse(data: bytes, path: Path, magic: int) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX file: {len(data)} bytes, shorter than its {header}-byte header")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)
     if len(data) != expected:
         problem = "truncated IDX file" if len(data) < expected else "IDX file with trailing bytes"
-        raise DataError(
-            f"{path}: {problem}: header says {'x'.join(map(str, dims))} values, "
-            f"so {expected:,} bytes, but the file has {len(data):,}"
-        )
+        has = f"the file has {len(data):,}" if len(data) < expected else "the file holds more (reading stopped there)"
+        raise DataError(f"{path}: {problem}: header says {'x'.join(map(str, dims))} values, so {expected:,} bytes, "
+                        f"but {has}")
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -94,12 +95,36 @@ def read_images(paths: Sequence[Path], opt: ImageOptions) -> np.ndarray:
 
 
 def _open(path: Path, mode: str) -> Image.Image:
-    """The decoded image in ``mode`` ("RGB" or "L"), or a DataError naming the file."""
+    """The decoded image in ``mode`` ("RGB" or "L"), or a DataError naming the file. Its size is checked from the
+    header first (:func:`check_pixels`), before anything is decoded."""
     try:
-        with Image.open(path) as image:
+        with quiet_open(path) as image:
+            check_pixels(image, path)
             return image.convert(mode)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{path}: {err}; shrink the image first") from err
     except DECODE_ERRORS as err:
         raise DataError(f"{path}: not a readable image ({type(err).__name__}: {err}); delete or replace it") from err
+
+
+def quiet_open(file) -> Image.Image:
+    """``Image.open`` (the header only), without Pillow's DecompressionBombWarning: :func:`check_pixels` refuses
+    what it warns about, in one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(file)
+
+
+def check_pixels(image: Image.Image, name: str | Path) -> None:
+    """Refuse an opened (not yet decoded) image whose header declares more pixels than Pillow's decompression-bomb
+    limit, ``PIL.Image.MAX_IMAGE_PIXELS``: decoding it could take gigabytes."""
+    width, height = image.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise DataError(f"{name}: its header declares {width}x{height} pixels, more than the {limit:,} that vaelab "
+                        f"decodes (PIL.Image.MAX_IMAGE_PIXELS); shrink the image first")
 
 
 def _square(image: Image.Image, path: Path, opt: ImageOptions) -> Image.Image:

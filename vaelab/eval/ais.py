@@ -3,7 +3,12 @@
 The chain anneals from q(z|x) to the posterior through f_t(z) = q(z|x)^(1-b_t) p(x, z)^b_t along a
 sigmoid schedule b_0 = 0 < ... < b_T = 1; the log weight adds (b_t - b_(t-1)) [log p(x, z) - log q(z|x)]
 at each step, and one HMC move (``leapfrog`` steps) leaves f_t invariant. Every (chain, example) pair
-moves at once, with its own step size adapted towards 65% acceptance.
+moves at once.
+
+exp(log w) is an unbiased estimate of p(x) only if each step's transition is fixed before the weighted chains
+run (Neal 2001): a step size tuned on their own acceptances makes the transition depend on their past.
+So a warm-up anneals ``adapt_chains`` separate chains per example along the same schedule, adapting each
+example's step size towards 65% acceptance, and the weighted pass reuses the step size each step had there.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from tqdm import tqdm
 
 from .. import noise
 from ..data import Split
+from .common import evaluating
 from .likelihood import split_of, summarize
 
 TARGET_ACCEPTANCE = 0.65
@@ -27,32 +33,42 @@ def sigmoid_schedule(steps: int, rad: float = 4.0) -> torch.Tensor:
 
 
 def ais_log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, steps: int = 500, chains: int = 16,
-                       leapfrog: int = 10, step_size: float = 0.05, batch_size: int = 100, seed: int = 0,
-                       progress: bool = False) -> dict:
+                       leapfrog: int = 10, step_size: float = 0.05, adapt_chains: int = 4, batch_size: int = 100,
+                       seed: int = 0, progress: bool = False) -> dict:
     """AIS estimate of log p(x) per example; same keys as :func:`~vaelab.eval.likelihood.log_likelihood`
-    plus ``acceptance`` (mean HMC acceptance rate)."""
+    plus ``acceptance`` (mean HMC acceptance rate of the weighted chains). ``step_size`` is where the warm-up
+    on ``adapt_chains`` chains per example starts adapting from."""
     split = split_of(data)
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        log_px, acceptance = _ais(model, split, steps, chains, leapfrog, step_size, adapt_chains, batch_size, seed,
+                                  progress)
+    return summarize(-log_px, model, split.x) | {
+        "steps": steps, "chains": chains, "leapfrog": leapfrog, "adapt_chains": adapt_chains,
+        "acceptance": acceptance, "log_px": log_px}
+
+
+def _ais(model, split, steps, chains, leapfrog, step_size, adapt_chains, batch_size, seed, progress
+         ) -> tuple[torch.Tensor, float]:
     device = next(model.parameters()).device
     betas = sigmoid_schedule(steps).tolist()
     log_px = torch.empty(len(split), dtype=torch.float64)
     accepted = 0.0
-    bar = tqdm(total=-(-len(split) // batch_size) * steps, disable=not progress, desc="AIS")
+    bar = tqdm(total=-(-len(split) // batch_size) * 2 * steps, disable=not progress, desc="AIS")
     for i, start in enumerate(range(0, len(split), batch_size)):
         x = split.x[start:start + batch_size].to(device)
         y = None if split.y is None or not model.conditional else split.y[start:start + batch_size].to(device)
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
-            log_w, acc = _anneal(model, x, y, betas, chains, leapfrog, step_size, bar)
-        log_px[start:start + len(x)] = (torch.logsumexp(log_w.double(), 0) - math.log(chains)).cpu()
+            eps = adapt_step_sizes(model, x, y, betas, adapt_chains, leapfrog, step_size, bar)
+            log_w, acc = _anneal(model, x, y, betas, chains, leapfrog, eps, bar)
+        log_px[start:start + len(x)] = (torch.logsumexp(log_w, 0) - math.log(chains)).cpu()
         accepted += acc * len(x)
     bar.close()
-    model.train(was_training)
-    return summarize(-log_px, split.x[0].numel()) | {
-        "steps": steps, "chains": chains, "leapfrog": leapfrog, "acceptance": accepted / len(split), "log_px": log_px}
+    return log_px, accepted / len(split)
 
 
-def _anneal(model, x, y, betas, chains, leapfrog, step_size, bar) -> tuple[torch.Tensor, float]:
+def _start(model, x, y, chains):
+    """z_0 ~ q(z|x) for ``chains`` chains per example ([S, B, D]), log p(x, z) - log q(z|x), and the energy of
+    f_beta with its gradient."""
     with torch.no_grad():
         q = model.posterior(x, y)
         q = getattr(q, "base", q)  # a flow's Gaussian base: any fixed normalized start is valid for AIS
@@ -69,16 +85,34 @@ def _anneal(model, x, y, betas, chains, leapfrog, step_size, bar) -> tuple[torch
             (grad,) = torch.autograd.grad(u.sum(), z)
         return u.detach(), grad
 
+    return z, log_ratio, energy_and_grad
+
+
+def adapt_step_sizes(model, x, y, betas, chains, leapfrog, step_size, bar) -> torch.Tensor:
+    """The warm-up: anneal ``chains`` chains per example, none weighted, multiplying each example's step size by
+    1.02 after a step where more than 65% of its chains accepted, else by 0.98. Returns the step size each
+    annealing step used: [T, B]."""
+    z, _, energy_and_grad = _start(model, x, y, chains)
+    eps = torch.full((1, len(x), 1), step_size, device=z.device)  # per example: [1, B, 1]
+    used = []
+    for b in betas[1:]:
+        used.append(eps[0, :, 0])
+        z, accept = _hmc(z, b, eps, leapfrog, energy_and_grad)
+        eps = eps * torch.where(accept.float().mean(0)[None, :, None] > TARGET_ACCEPTANCE, 1.02, 0.98)
+        bar.update(1)
+    return torch.stack(used)
+
+
+def _anneal(model, x, y, betas, chains, leapfrog, eps, bar) -> tuple[torch.Tensor, float]:
+    """The weighted pass with step sizes fixed in advance, eps [T, B]: (log w [S, B] float64, mean acceptance)."""
+    z, log_ratio, energy_and_grad = _start(model, x, y, chains)
     log_w = torch.zeros(z.shape[:2], dtype=torch.float64, device=z.device)
-    eps = torch.full((*z.shape[:2], 1), step_size, device=z.device)
     acc_sum = 0.0
     with torch.no_grad():
         r = log_ratio(z)
-    for b_prev, b in zip(betas[:-1], betas[1:]):
+    for t, (b_prev, b) in enumerate(zip(betas[:-1], betas[1:])):
         log_w += (b - b_prev) * r.double()
-        z, accept = _hmc(z, b, eps, leapfrog, energy_and_grad)
-        rate = accept.float().mean(0, keepdim=True)[..., None]  # per example, over chains: [1, B, 1]
-        eps = eps * torch.where(rate > TARGET_ACCEPTANCE, 1.02, 0.98)
+        z, accept = _hmc(z, b, eps[t][None, :, None], leapfrog, energy_and_grad)
         acc_sum += accept.float().mean().item()
         with torch.no_grad():
             r = log_ratio(z)

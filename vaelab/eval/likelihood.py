@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from .. import noise
 from ..data import Split
-from .common import DEFAULT_EVAL_BATCH, eval_batch_size
+from .bpd import bits_per_dim, bpd_convention
+from .common import DEFAULT_EVAL_BATCH, eval_batch_size, evaluating
 
 MAX_ELEMENTS = 4096 * 784  # decoded data elements per pass: 4096 (sample, example) rows of 28x28 images,
 # enough for fast matmuls, few enough for the [rows, pixels] outputs to stay in cache (16384 rows ran 35% slower
@@ -43,16 +44,21 @@ def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 500
     """The K-sample importance-sampled estimate of log p(x) for every example of ``data``.
 
     Returns ``nll`` (mean -log p(x), nats per example), ``nll_se`` (standard error of that mean over
-    examples), ``bpd`` (bits per dimension), ``k``, and ``log_px`` (the per-example estimates, [N]).
+    examples), ``bpd`` (bits per dimension, None where they mean nothing) and the ``bpd_convention`` that gave
+    them (see :mod:`vaelab.eval.bpd`), ``k``, and ``log_px`` (the per-example estimates, [N]).
     The estimate is a stochastic lower bound on log p(x) whose bias shrinks as K grows.
     ``batch_size`` examples (see :func:`pass_sizes`) are estimated together, their samples decoded in passes of
     at most ``max_elements`` decoded data elements: by default MAX_ELEMENTS, scaled down for models with wide
-    activations at every pixel as their :func:`~vaelab.eval.metrics.eval_batch_size` is (a PixelCNN decoder ran
+    activations at every pixel as their :func:`~vaelab.eval.eval_batch_size` is (a PixelCNN decoder ran
     3x faster at a fortieth of the rows).
     """
     split = split_of(data)
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        log_px = _log_likelihood(model, split, k, batch_size, max_elements, seed, progress)
+    return summarize(-log_px, model, split.x) | {"k": k, "log_px": log_px}
+
+
+def _log_likelihood(model, split, k, batch_size, max_elements, seed, progress) -> torch.Tensor:
     device = next(model.parameters()).device
     max_elements = max_elements or MAX_ELEMENTS * eval_batch_size(model) // DEFAULT_EVAL_BATCH
     batch_size, chunk = pass_sizes(k, split.x[0].numel(), batch_size, max_elements)
@@ -71,12 +77,14 @@ def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 500
             bar.update(c * len(x))
         log_px[start:start + len(x)] = (torch.logsumexp(torch.stack(parts), 0) - math.log(k)).cpu()
     bar.close()
-    model.train(was_training)
-    return summarize(-log_px, split.x[0].numel()) | {"k": k, "log_px": log_px}
+    return log_px
 
 
-def summarize(nll: torch.Tensor, dims: int) -> dict:
-    """Mean NLL, its standard error over examples, and bits per dimension."""
+def summarize(nll: torch.Tensor, model: nn.Module, x: torch.Tensor) -> dict:
+    """Mean NLL of data x, its standard error over examples, and bits per dimension under the convention of
+    ``model``'s likelihood (None where there is none)."""
     mean = nll.mean().item()
     se = (nll.std() / math.sqrt(len(nll))).item() if len(nll) > 1 else float("nan")
-    return {"nll": mean, "nll_se": se, "bpd": mean / (dims * math.log(2))}
+    convention = bpd_convention(model, x)
+    return {"nll": mean, "nll_se": se, "bpd": bits_per_dim(mean, x[0].numel(), convention),
+            "bpd_convention": convention}

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..data import DataError
 from ..data.files import cache_root
+from ..durable import replacing, write_atomic
 from ..registry import Registry
 from . import inception
 from .network import FEATURE_LAYER, ClassifierCNN
@@ -81,14 +82,17 @@ def sha256(path: Path) -> str:
 
 
 def save_network(net: ClassifierCNN, dataset: str, facts: dict) -> dict:
-    """Write ``net`` to the cache as ``<dataset>-cnn``; its info (with the weights file's SHA-256) is returned."""
+    """Write ``net`` to the cache as ``<dataset>-cnn``, each file replaced whole or not at all (weights first, so a
+    kill between the two leaves a JSON whose hash refuses the new weights); its info (with the weights file's
+    SHA-256) is returned."""
     name = network_name(dataset)
     weights, meta = folder() / f"{name}.safetensors", folder() / f"{name}.json"
     weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, weights)
+    with replacing(weights) as tmp:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, tmp)
     info = {"name": name, "dataset": dataset, "sha256": sha256(weights), **facts, "dim": net.num_features,
             "layer": FEATURE_LAYER, "shape": list(net.shape), "classes": net.classes, "architecture": "ClassifierCNN"}
-    meta.write_text(json.dumps(info, indent=2))
+    write_atomic(meta, json.dumps(info, indent=2))
     return info
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from ..checkpoint import load_weights
+from ..checkpoint import load_module, load_weights
 from ..config import RunConfig
+from ..device import resolve
 from ..data import DataFacts
 from ..rundir import RunDir
 from .build import build_model
@@ -22,10 +22,12 @@ def load_run(path: str | Path, checkpoint: str = "best", device: str = "cpu") ->
     """The run's config and its model in eval mode, weights from the ``best`` (else ``last``) or ``last`` checkpoint."""
     run = RunDir(path)
     cfg = run.load_config()
+    on = resolve(device, "device")
     model = build_model(cfg, run_facts(run))
-    weights, _ = load_weights(run.checkpoint(checkpoint))
-    model.load_state_dict(weights)
-    return cfg, model.to(torch.device(device)).eval()
+    file = run.checkpoint(checkpoint)
+    weights, _ = load_weights(file)
+    load_module(model, weights, file, "model")
+    return cfg, model.to(on).eval()
 
 
 def load(path: str | Path, checkpoint: str = "best", device: str = "cpu") -> nn.Module:

@@ -1,3 +1,3 @@
-from .trainer import NonFiniteLoss, Trainer, load_run_data
+from .trainer import NonFiniteLoss, Stopped, Trainer, load_run_data
 
-__all__ = ["Trainer", "NonFiniteLoss", "load_run_data"]
+__all__ = ["Trainer", "NonFiniteLoss", "Stopped", "load_run_data"]

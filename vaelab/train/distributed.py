@@ -31,6 +31,12 @@ class Dist:
         return t
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or a process on its own: the one that writes the run directory (known before
+    the process group is set up)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup(device: str) -> tuple[Dist, torch.device]:
     """Join the process group when launched by torchrun; return this rank's view and device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

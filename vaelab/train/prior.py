@@ -15,7 +15,7 @@ from ..config import RunConfig
 from ..data import Dataset, Split
 from ..eval import batches
 from ..models import load_run, run_facts
-from ..rundir import RunDir
+from ..rundir import RunDir, RunDirError
 from .trainer import Trainer, load_run_data
 
 
@@ -55,16 +55,16 @@ def code_grid(run: str | Path) -> tuple[int, int]:
 
 
 def prior_trainer(run: str | Path, assignments: list[str] = (), resume: bool = False) -> Trainer:
-    """A trainer for the prior of VQ-VAE run ``run``; ``assignments`` are ``--set`` strings for its config."""
+    """A trainer for the prior of VQ-VAE run ``run``; ``assignments`` are ``--set`` strings for its config. Without
+    ``resume``, a prior the run already has is replaced when training begins."""
     vq_cfg, model = load_run(run)
     model.family.require("code-prior", "`vaelab train-prior`")
+    out = RunDir(prior_dir(run))
+    if resume and not out.config.exists():
+        raise RunDirError(f"{out.path} holds no prior to resume; train one with `vaelab train-prior {run}`")
+    cfg = out.load_config().set(list(assignments)) if resume else prior_config(vq_cfg).set(list(assignments))
     codes = code_dataset(model, load_run_data(vq_cfg))
-    out = prior_dir(run)
+    trainer = Trainer(cfg, out.path, data=codes, replace=not resume)
     if resume:
-        cfg = RunDir(out).load_config().set(list(assignments))
-    else:
-        cfg = prior_config(vq_cfg).set(list(assignments))
-    trainer = Trainer(cfg, out, data=codes)
-    if resume:
-        trainer.load_state(trainer.run.checkpoint("last"))
+        trainer.resume()  # else it was stopped before its first checkpoint: it starts again at step 0
     return trainer

@@ -12,15 +12,18 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import checkpoint, noise
+from .. import checkpoint, device, noise
+from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
-from ..data import Dataset, binarize, load_dataset
+from ..data import Dataset, binarize, check_finite, load_dataset
+from ..durable import warn
 from ..eval import evaluate
 from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
@@ -34,13 +37,23 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def load_run_data(cfg: RunConfig) -> Dataset:
-    """The run's dataset with its fixed binarization applied."""
+class Stopped(KeyboardInterrupt):
+    """Training stopped on Ctrl-C or SIGTERM, after saving a checkpoint at ``step``."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped by a signal at step {step}")
+        self.step = step
+
+
+def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
+    """The run's dataset with its fixed binarization applied. ``evaluation``: every split binarized as the run was
+    trained, the train split of a dynamically binarized run by one fixed draw (for training it stays grey, drawn
+    afresh at each step)."""
     d = cfg.data
     options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
                                  ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
-    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed)
+    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
 
 class _StopRequests:
@@ -75,20 +88,27 @@ def epoch_line(r: dict, epochs: int) -> str:
 
 
 class Trainer:
-    """Trains ``cfg``'s model on ``data`` (default: the config's dataset) into run directory ``out`` (or nowhere).
+    """Trains ``cfg``'s model on ``data`` (default: the config's dataset) into run directory ``out`` (or nowhere);
+    with ``replace``, a run that ``out`` already holds is replaced whole when training begins (``--overwrite``).
 
     Each step first steps the objective's players (:class:`~vaelab.objectives.Player`: networks with optimizers
     of their own), then the model on the objective's loss."""
 
-    def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None):
+    def __init__(self, cfg: RunConfig, out: str | Path | None = None, data: Dataset | None = None,
+                 replace: bool = False):
         check_run(cfg)
         t = cfg.train
+        device.resolve(t.device, "train.device")
         self.dist, self.device = distributed.setup(t.device)
+        if data is not None:
+            check_finite(data)
         self.data = data if data is not None else load_run_data(cfg)
         self.facts = self.data.facts
         self.cfg = cfg
         self.run = RunDir(out) if out is not None else None
-        self._check_facts()
+        self.replace = replace
+        if not replace:
+            self._check_facts()
 
         torch.manual_seed(t.seed)  # weight initialization
         self.model = build_model(cfg, self.facts).to(self.device)
@@ -109,6 +129,8 @@ class Trainer:
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
         self.step = 0
+        self.last_record: dict | None = None  # the last finished epoch's record, carried by checkpoints
+        self._last_good = True  # checkpoints/last holds a good checkpoint, to keep as prev at the next save
         self.best = math.inf
         self.bad_epochs = 0
         self.stopped_early = False
@@ -149,29 +171,67 @@ class Trainer:
             opt_tensors, groups[name] = checkpoint.optimizer_state(opt)
             tensors |= checkpoint.prefixed(f"optim.{name}", opt_tensors)
         meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best, "sums": self.sums,
-                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups}
+                "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups,
+                "record": self.last_record}
         return tensors, meta
 
     def load_state(self, path: str | Path) -> None:
         tensors, meta = checkpoint.load(path)
-        self.model.load_state_dict(checkpoint.unprefixed("model", tensors))
-        self.objective.load_state_dict(checkpoint.unprefixed("objective", tensors))
-        for name, opt in self._optimizers().items():
-            checkpoint.load_optimizer_state(opt, checkpoint.unprefixed(f"optim.{name}", tensors),
-                                            meta["optim_groups"][name])
-        self.sums = meta["sums"]
-        torch.set_rng_state(tensors["trainer.rng_cpu"])
-        self.step, self.best = meta["step"], meta["best"]
-        self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta["stopped_early"]
+        checkpoint.load_module(self.model, checkpoint.unprefixed("model", tensors), path, "model")
+        checkpoint.load_module(self.objective, checkpoint.unprefixed("objective", tensors), path, "objective")
+        try:
+            for name, opt in self._optimizers().items():
+                checkpoint.load_optimizer_state(opt, checkpoint.unprefixed(f"optim.{name}", tensors),
+                                                meta["optim_groups"][name])
+            torch.set_rng_state(tensors["trainer.rng_cpu"])
+            self.sums, self.step, self.best = meta["sums"], int(meta["step"]), float(meta["best"])
+            self.bad_epochs, self.stopped_early = int(meta["bad_epochs"]), bool(meta["stopped_early"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint {path} lacks the trainer's state or holds a damaged one "
+                                  f"({type(e).__name__}: {' '.join(str(e).split())}); it is not a resumable "
+                                  f"`last` checkpoint") from None
+        self.last_record = meta.get("record")
+
+    def resume(self) -> Path | None:
+        """Load the run's ``last`` checkpoint or, when it is damaged or missing, the one before it (``prev``), with a
+        warning; the checkpoint loaded, or None when the run has none yet (it starts again at step 0)."""
+        run, problems = self.run, []
+        for path in (run.last, run.prev):
+            if not path.exists():
+                continue
+            try:
+                self.load_state(path)
+            except CheckpointError as e:
+                problems.append(str(e))
+                continue
+            if path != run.last:
+                self._last_good = False  # the next save must not keep the damaged last as prev
+                why = "; ".join(problems) or f"{run.last} is missing"
+                warn(f"{why}; resuming from {path}, the checkpoint before it (step {self.step}), instead")
+            return path
+        if problems:
+            raise CheckpointError(f"{'; and '.join(problems)}; no good checkpoint is left to resume from: "
+                                  f"`vaelab check {run.path}` says more, or start again with --overwrite")
+        return None
 
     def _save(self, which: str) -> None:
         if self.run is None or not self.dist.is_main:
             return
         if which == "last":
-            checkpoint.save(self.run.last, *self._state())
+            checkpoint.save(self.run.last, *self._state(), keep=self.run.prev if self._last_good else None)
+            self._last_good = True
         else:
             meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "val_loss": self.best}
             checkpoint.save(self.run.best, checkpoint.prefixed("model", self.model.state_dict()), meta)
+
+    def _disk_error(self, e: OSError) -> RunDirError:
+        """A failed write (a full disk, a read-only directory), saying which checkpoint is kept."""
+        try:
+            kept = f"{self.run.last} (step {checkpoint.load(self.run.last)[1]['step']}) is kept"
+        except (CheckpointError, KeyError):
+            kept = "no checkpoint was written yet"
+        return RunDirError(f"cannot write {e.filename or self.run.path} ({e.strerror}); training stopped at step "
+                           f"{self.step}, and the last checkpoint, {kept}")
 
     # ------------------------------------------------------------------------------ training
     def _order(self, epoch: int) -> torch.Tensor:
@@ -234,10 +294,27 @@ class Trainer:
         return bad == 0, stops > 0
 
     def fit(self) -> dict:
-        """Train to ``total_steps`` (or early stop); return the last epoch's log record."""
+        """Train to ``total_steps`` (or early stop) holding the run directory's lock; return the last epoch's log
+        record."""
+        writes = self.run is not None and self.dist.is_main
+        with self.run.writing(writes) if self.run is not None else nullcontext():
+            if writes:
+                if self.replace:
+                    self.run.clear()
+                    self.replace = False
+                self.run.prepare(self.cfg, self.facts.to_dict())
+                self.run.repair_metrics(self.step, self.last_record)
+            try:
+                return self._fit()
+            except RunDirError:
+                raise
+            except OSError as e:
+                if not writes:
+                    raise
+                raise self._disk_error(e) from None
+
+    def _fit(self) -> dict:
         t = self.cfg.train
-        if self.run is not None and self.dist.is_main:
-            self.run.prepare(self.cfg, self.facts.to_dict(), keep_until_step=self.step)
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not (t.progress and self.dist.is_main), desc=f"train {self.cfg.model.name}",
                    mininterval=0.1 if sys.stderr.isatty() else 10.0)
@@ -265,11 +342,14 @@ class Trainer:
                 else:
                     self._save("last")  # stopped mid-epoch
                 if self.stopping:
-                    raise KeyboardInterrupt(f"stopped by a signal at step {self.step}")
+                    raise Stopped(self.step)
         finally:
             self.stop_requests.restore()
             bar.close()
-            self._report_progress(logs, now=True)
+            try:
+                self._report_progress(logs, now=True)
+            except OSError:
+                pass  # progress.json is for watchers; the error that brought us here says more
         return record
 
     def _report_progress(self, logs: dict, now: bool = False) -> None:
@@ -294,17 +374,22 @@ class Trainer:
                   **{f"train/{k}": v for k, v in means.items()},
                   **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
                   **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
-        if val["loss"] < self.best:
+        improved = val["loss"] < self.best
+        if improved:
             self.best, self.bad_epochs = val["loss"], 0
-            self._save("best")
         else:
             self.bad_epochs += 1
             patience = self.cfg.train.patience
             self.stopped_early = patience is not None and self.bad_epochs >= patience
         record["val/best_loss"] = self.best
-        self._save("last")
+        # The record first, then the checkpoints: a kill in between leaves a record from after the last checkpoint,
+        # which the resumed run drops and writes again; the checkpoint carries it too (see RunDir.repair_metrics).
         if self.run is not None and self.dist.is_main:
             self.run.log(record)
+        self.last_record = record
+        if improved:
+            self._save("best")
+        self._save("last")
         return record
 
     def _validate(self) -> dict:

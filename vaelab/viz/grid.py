@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..durable import replacing
+
 
 def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
     """[N, C, H, W] in [0, 1] -> uint8 [rows*(H+pad)+pad, nrow*(W+pad)+pad, C] (C is 1 or 3), row-major."""
@@ -31,8 +33,9 @@ def grid_image(images: torch.Tensor, nrow: int = 8, scale: int = 2) -> Image.Ima
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 2) -> Path:
-    """Write a PNG grid (see :func:`grid_image`)."""
+    """Write a PNG grid (see :func:`grid_image`), whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid_image(images, nrow, scale).save(path)
+    with replacing(path) as tmp:
+        grid_image(images, nrow, scale).save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     return path

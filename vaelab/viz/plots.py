@@ -8,14 +8,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..durable import replacing
 from ..measures import measure
 
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write the figure whole or not at all (a kill never leaves half a picture)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
     return path
 
 

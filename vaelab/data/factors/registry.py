@@ -26,6 +26,7 @@ def find_file(source: Source, data_dir: Folder, download: bool, problem: Callabl
     """The source's single file from the usual places (see ``files.locate``), else downloaded into data_dir or the
     cache and accepted only when ``problem`` finds nothing wrong with its structure (no sha256 is known)."""
     name = source.files[0].name
+    looked = files.looked_in(source, files.search_dirs(source, data_dir))
     try:
         return files.locate(source, data_dir, download=False)[name]
     except DataError:
@@ -36,8 +37,7 @@ def find_file(source: Source, data_dir: Folder, download: bool, problem: Callabl
         dest.mkdir(parents=True, exist_ok=True)
         files._download(source.base_url + name, dest / name, problem)
     except (OSError, HTTPException) as err:
-        places = files.search_dirs(source, data_dir)
-        raise DataError(files._not_found(source, places, f"Download into {dest} failed: {err}")) from err
+        raise DataError(files._not_found(source, looked, f"Download into {dest} failed: {err}.")) from err
     return dest / name
 
 
