@@ -12,6 +12,7 @@ from vaelab.cli import main
 from vaelab.data import load_dataset
 from vaelab.features import FeatureError, FIDInceptionV3, load_network
 from vaelab.features.inception import resize_like_tf1
+from vaelab.measures import MEASURES
 
 SMALL = ["--set", "model.hidden=[64]", "--set", "model.latent_dim=4", "--set", "train.batch_size=64",
          "--set", "train.progress=false"]
@@ -141,6 +142,7 @@ def test_sample_quality_of_every_family(cache, tmp_path, capsys):
     assert main(["eval", str(runs["vae"]), "--sample-quality", "--n", "600"]) == 0
     out = capsys.readouterr().out
     assert "FID ↓" in out and "precision (fraction) ↑" in out and "digits-cnn (sha256" in out
+    assert MEASURES["fid"].help in out and MEASURES["coverage"].help in out  # each figure explained in one line
     late = json.loads((runs["vae"] / "eval.json").read_text())
     assert late["fid"] < early["fid"]
     about = late["sample_quality"]

@@ -177,6 +177,7 @@ def cmd_eval(args) -> None:
     if "sample_quality" in result:
         rows += quality_rows(result, result["sample_quality"]["features"])
     _print_rows(rows)
+    _explain_quality(result)
     print(f"wrote {RunDir(args.run).eval}")
 
 
@@ -203,10 +204,18 @@ def quality_rows(result: dict, features: dict) -> list[tuple[str, object]]:
 QUALITY_SHOWN = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
 
 
+def _explain_quality(result: dict) -> None:
+    """Under the table, one line for each sample-quality figure in it: what it is and which way is better."""
+    for key in QUALITY_SHOWN:
+        if key in result:
+            print(f"  {MEASURES[key].label}: {MEASURES[key].help}")
+
+
 def cmd_fid(args) -> None:
     result = compare_images(args.a, args.b, args.features, args.n, args.seed)
     print(f"{args.b} ({result['n_b']} images) against {args.a} ({result['n_a']} images)")
     _print_rows(quality_rows(result, result["features"]))
+    _explain_quality(result)
 
 
 def cmd_features(args) -> None:
