@@ -212,6 +212,30 @@ def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
     assert len(captions) == 3 and captions[1].startswith("vae: dims") and captions[2].startswith("beta4: dims")
 
 
+def test_compare_page_shows_sample_quality_with_arrows_explanations_and_the_feature_network(runs):
+    """eval.json's sample-quality figures (as `vaelab eval --sample-quality` writes them) appear in the table under
+    their arrowed headings, with the feature network they were made with and each figure's one-line explanation."""
+    from vaelab.measures import MEASURES
+
+    path = runs / "beta4" / "eval.json"
+    before = path.read_text()
+    features = {"name": "digits-cnn", "sha256": "ab" * 32, "test_accuracy": 0.99}
+    path.write_text(json.dumps({**json.loads(before), "fid": 12.5, "kid": 0.25, "kid_std": 0.01, "precision": 0.75,
+                                "recall": 0.5, "density": 0.8, "coverage": 0.6,
+                                "sample_quality": {"features": features}}))
+    try:
+        at = open_page("compare")
+        widget(at.multiselect, "runs").set_value(["vae", "beta4"]).run()
+        rows = {row[""]: row for row in at.table[0].value.to_dict("records")}
+        assert rows["FID ↓"]["beta4"] == "12.5" and rows["FID ↓"]["vae"] == ""
+        assert rows["precision (fraction) ↑"]["beta4"] == "0.75"
+        assert rows["sample-quality features"]["beta4"] == "digits-cnn (abababababab)"
+        caption = " ".join(c.value for c in at.caption)
+        assert all(MEASURES[k].help in caption for k in ("fid", "kid", "precision", "recall", "density", "coverage"))
+    finally:
+        path.write_text(before)
+
+
 def test_compare_evaluates_runs_that_have_no_eval_json(runs):
     at = open_page("compare")
     widget(at.multiselect, "runs").set_value(["vae", "cvae"]).run()

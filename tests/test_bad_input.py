@@ -212,6 +212,16 @@ CASES = [
     ("unknown-flag", on_run("eval", "RUN", "--frobnicate"), "unrecognized arguments: --frobnicate"),
     ("train-prior-on-a-vae", on_run("train-prior", "RUN"), "`vaelab train-prior` needs a model that can train a prior"),
     ("train-prior-resume-without-prior", on_run("train-prior", "RUN", "--resume"), "needs a model that can train"),
+    # sample quality
+    ("sample-quality-n-1", on_run("eval", "RUN", "--sample-quality", "--n", "1"), "argument --n: must be >= 2, got 1"),
+    ("sample-quality-no-network", on_run("eval", "RUN", "--sample-quality", "--features", "nonesuch-cnn"),
+     "no feature network nonesuch-cnn in"),
+    ("inception-weights-missing", on_run("eval", "RUN", "--sample-quality", "--features", "inception:/no/such.pth"),
+     "inception:/no/such.pth: no such file"),
+    ("fid-unknown-split", lambda run, tmp: ["fid", "digits:tset", "digits:test"], "digits:tset: the split must be "
+     "one of"),
+    ("features-unknown-dataset", lambda run, tmp: ["features", "train", "--dataset", "frey-faces"],
+     "unknown feature network recipe 'frey-faces'"),
 ]
 
 

@@ -26,12 +26,14 @@ def test_bpd_of_a_continuous_gaussian_likelihood_is_not_reported(linear_gaussian
 
 
 def test_each_likelihood_declares_its_convention():
-    assert LIKELIHOODS.get("bernoulli").bpd_convention == "binary"
-    assert LIKELIHOODS.get("gaussian").bpd_convention is None
+    declared = {name: LIKELIHOODS.get(name).bpd_convention for name in LIKELIHOODS}
+    assert declared == {"bernoulli": "binary", "gaussian": None, "continuous-bernoulli": None,
+                        "discretized-logistic": "discrete-8bit", "dequantized-gaussian": "dequantized-8bit"}
     pixel_vae = build_model(ModelConfig(latent_dim=2, decoder="pixelcnn", pixelcnn_layers=1), DataFacts((1, 4, 4)))
     assert pixel_vae.likelihood.bpd_convention == "binary"
-    for name in ("binary", "dequantized-8bit"):
+    for name in ("binary", "discrete-8bit", "dequantized-8bit"):
         assert name in CONVENTIONS
+    assert bits_per_dim(784 * 8 * math.log(2), 784, "discrete-8bit") == pytest.approx(8.0, rel=1e-15)  # a pmf: no offset
 
 
 def test_binary_convention_applies_to_binary_data_only():
@@ -68,7 +70,9 @@ def test_cli_eval_names_its_bpd_convention(tmp_path, capsys):
         assert main(["eval", str(run), "--nll-samples", "20"]) == 0
         out = capsys.readouterr().out
         result = json.loads((run / "eval.json").read_text())
-        assert result["bpd_convention"] == convention and ("bits per dim (binary)" in out) == (convention is not None)
+        assert result["bpd_convention"] == convention and ("bits per dim, IS (binary)" in out) == (convention is not None)
+        assert ("per dim" in out) == (convention is not None)  # neither the NLL's nor the negative ELBO's bpd
+        assert (result["nelbo_bpd"] is None) == (convention is None)
         if convention:
             assert result["bpd"] == pytest.approx(result["nll"] / (64 * math.log(2)), rel=1e-12)
         else:

@@ -48,6 +48,9 @@ def test_v1_runs_load(name):
 def test_v1_runs_evaluate_to_the_same_eval_json(v1, name):
     old = json.loads((V1 / name / "eval.json").read_text())
     new = evaluate_run(v1 / name)
+    if new["image_metrics_on"] != "the images":  # issue 15: against the grey images the binary draws came from
+        assert new["mse"] < old["mse"] and new["psnr"] > old["psnr"]  # the draws' speckle is no longer error
+        old = {k: v for k, v in old.items() if k not in ("mse", "psnr", "ssim")}
     for key, value in old.items():
         if isinstance(value, float):  # float32 networks, float64 sums: the same up to kernels' summation order
             assert new[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key

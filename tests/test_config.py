@@ -32,7 +32,11 @@ def test_bad_keys_and_types_are_named():
     (["kl.capacity_steps=-5"], "kl.capacity_steps must be >= 0"),
     (["data.binarize=foo"], "data.binarize must be one of none, static, dynamic; got 'foo'"),
     (["kl.schedule=cosine"], "kl.schedule must be one of constant, cyclical, linear"),
-    (["model.likelihood=poisson"], "model.likelihood must be one of bernoulli, gaussian"),
+    (["model.likelihood=poisson"], "model.likelihood must be one of bernoulli, continuous-bernoulli, "
+                                   "dequantized-gaussian, discretized-logistic, gaussian; got 'poisson'"),
+    (["model.mixtures=0"], "model.mixtures must be >= 1; got 0"),
+    (["model.sigma_min=-0.1"], r"model.sigma_min must be >= 0 \(or null\); got -0.1"),
+    (["model.sigma_mode=per-row"], "model.sigma_mode must be one of per-pixel, per-channel, isotropic"),
     (["model.activation=foo"], "model.activation must be one of elu, gelu, relu, silu, tanh, gated; got 'foo'"),
 ])
 def test_bad_values_are_named(assignments, message):

@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, check, app.
+disentangle, check, fid, features, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -7,6 +7,7 @@ stop by Ctrl-C or SIGTERM in one line and exit code 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .api import evaluate_run, load_run
+from .api import compare_images, evaluate_run, load_run
 from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
-from .data import DATASETS, DataError, Split
+from .data import DATASET_PRESETS, DATASETS, DataError, Split, load_dataset
 from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
+from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
 from .measures import MEASURES
 from .models import MODELS
@@ -52,12 +54,12 @@ def cmd_list(args) -> None:
 
 
 def train_config(args) -> RunConfig:
-    """defaults <- the model name's presets <- --config file <- command-line flags <- --set.
+    """defaults <- the dataset's presets <- the model name's presets <- --config file <- command-line flags <- --set.
 
-    The model name is --model's, else the --config file's model.name, else vae."""
+    The model name is --model's, else the --config file's model.name, else vae. The dataset is the one the other
+    layers name (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)."""
     patch = read_patch(args.config) if args.config else {}
     name = args.model or patch.get("model", {}).get("name", "vae")
-    cfg = RunConfig().override(MODELS.get(name).presets).override(patch)
     flags = {"model": {"name": name}, "data": {}, "train": {}}
     if args.dataset:
         flags["data"]["name"] = args.dataset
@@ -74,7 +76,13 @@ def train_config(args) -> RunConfig:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
         flags.setdefault("objective", {})["k"] = args.k
-    return cfg.override(flags).set(args.set)
+
+    def layered(base: RunConfig) -> RunConfig:
+        return base.override(MODELS.get(name).presets).override(patch).override(flags).set(args.set)
+
+    cfg = layered(RunConfig())
+    dataset = DATASET_PRESETS.get(cfg.data.name)
+    return layered(RunConfig().override(dataset)) if dataset else cfg
 
 
 def cmd_train(args) -> None:
@@ -159,9 +167,14 @@ def _split(cfg: RunConfig, name: str) -> Split:
 def cmd_eval(args) -> None:
     result = evaluate_run(args.run, args.split, args.checkpoint, args.device, batch_size=args.batch_size,
                           seed=args.seed, nll_samples=args.nll_samples, ais_steps=args.ais_steps,
-                          ais_chains=args.ais_chains, progress=True)
+                          ais_chains=args.ais_chains, progress=True, sample_quality=args.sample_quality,
+                          n_samples=args.n, features=args.features)
     rows = [("split", args.split), ("binarization", result["binarization"])]
-    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if k in result]
+    if "likelihood" in result:
+        rows.append(("likelihood", f"{result['likelihood']} (bpd convention: {result['bpd_convention'] or 'none'})"))
+        if result["image_metrics_on"] != "the images":
+            rows.append(("MSE/PSNR/SSIM against", result["image_metrics_on"]))
+    rows += [(MEASURES[k].heading, result[k]) for k in EVAL_SHOWN if result.get(k) is not None]
     if "nll" in result:
         rows += [(f"NLL, IS k={result['nll_samples']} (nats)", f"{result['nll']:.4f} +- {result['nll_se']:.4f}"),
                  ("-ELBO - NLL (nats)", result["gap"])]
@@ -170,16 +183,79 @@ def cmd_eval(args) -> None:
         rows += [(f"NLL, AIS {args.ais_steps} steps (nats)", f"{ais['nll']:.4f} +- {ais['nll_se']:.4f}"),
                  ("AIS acceptance", ais["acceptance"])]
     if result.get("bpd") is not None:
-        rows.append((f"bits per dim ({result['bpd_convention']})", result["bpd"]))
-    for name, value in rows:
-        print(f"{name:<24} {value:.4f}" if isinstance(value, float) else f"{name:<24} {value}")
+        rows.append((f"bits per dim, IS ({result['bpd_convention']})", result["bpd"]))
+    if "sample_quality" in result:
+        rows += quality_rows(result, result["sample_quality"]["features"])
+    _print_rows(rows)
+    _explain_quality(result)
     print(f"wrote {RunDir(args.run).eval}")
 
 
-EVAL_SHOWN = ("n", "nelbo", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity", "codes_used",
-              "dead_codes", "prior_bits_per_code", "nll_exact")
+def _print_rows(rows) -> None:
+    for name, value in rows:
+        print(f"{name:<32} {value:.4f}" if isinstance(value, float) else f"{name:<32} {value}")
 
 
+def quality_rows(result: dict, features: dict) -> list[tuple[str, object]]:
+    """The sample-quality lines of a table: FID, KID +- its std over subsets, IS +- its std, precision, recall,
+    density, coverage, with MEASURES' arrows; then the feature network they were made with."""
+    rows = []
+    for key in QUALITY_SHOWN:
+        if key in result:
+            spread = result.get(f"{key}_std")
+            rows.append((MEASURES[key].heading, result[key] if spread is None else
+                         f"{result[key]:.4g} +- {spread:.2g}"))
+    accuracy = features.get("test_accuracy")
+    rows.append(("features", f"{features['name']} (sha256 {features['sha256'][:16]}..., "
+                             f"test accuracy {'n/a' if accuracy is None else f'{accuracy:.4f}'})"))
+    return rows
+
+
+QUALITY_SHOWN = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
+
+
+def _explain_quality(result: dict) -> None:
+    """Under the table, one line for each sample-quality figure in it: what it is and which way is better."""
+    for key in QUALITY_SHOWN:
+        if key in result:
+            print(f"  {MEASURES[key].label}: {MEASURES[key].help}")
+
+
+def cmd_fid(args) -> None:
+    result = compare_images(args.a, args.b, args.features, args.n, args.seed)
+    print(f"{args.b} ({result['n_b']} images) against {args.a} ({result['n_a']} images)")
+    _print_rows(quality_rows(result, result["features"]))
+    _explain_quality(result)
+
+
+def cmd_features(args) -> None:
+    if args.action == "list":
+        found = sorted(folder().glob("*.json"))
+        for meta in found:
+            info = json.loads(meta.read_text())
+            print(f"{info['name']:<20} test accuracy {info['test_accuracy']:.4f}  dim {info['dim']}  "
+                  f"sha256 {info['sha256'][:16]}...")
+        print(f"{len(found)} feature network(s) in {folder()}; vaelab trains them for: {', '.join(RECIPES)}")
+        return
+    if not args.dataset:
+        raise ConfigError(f"features train needs --dataset: one of {', '.join(RECIPES)}")
+    recipe = RECIPES.get(args.dataset)
+    name = network_name(args.dataset)
+    if (folder() / f"{name}.json").exists() and not args.overwrite:
+        print(f"{name} is already in {folder()}; pass --overwrite to train it again")
+        return
+    if args.epochs:
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
+    data = load_dataset(args.dataset, args.data_dir)
+    net, facts = train_classifier(data, recipe, args.seed)
+    info = save_network(net, args.dataset, facts)
+    print(f"{name}: test accuracy {info['test_accuracy']:.4f} after {info['epochs']} epochs ({info['seconds']} s); "
+          f"{info['dim']} features ({info['layer']}); sha256 {info['sha256']}")
+    print(f"saved in {folder()}")
+
+
+EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
+              "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:
@@ -240,7 +316,8 @@ def cmd_codes(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     save_figure(code_usage_figure(usage), out / "codebook_usage.png")
     x = split.x[: args.n].to(args.device)
-    save_figure(code_maps_figure(x, model.encode(x), model.quantizer.num_codes), out / "code_maps.png")
+    save_figure(code_maps_figure(split.images[: args.n], model.encode(x), model.quantizer.num_codes),
+                out / "code_maps.png")
     print(f"wrote {out / 'codebook_usage.png'} and {out / 'code_maps.png'}")
 
 
@@ -291,7 +368,8 @@ def cmd_reconstruct(args) -> None:
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     model.family.require("reconstruct", "`vaelab reconstruct`")
     split = _split(cfg, args.split)
-    images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n])
+    images, nrow = reconstructions(model, split.x[:args.n], None if split.y is None else split.y[:args.n],
+                                   images=split.images[:args.n])  # a binarized split's grey originals
     print(f"wrote {save_grid(images, _out(args, 'reconstructions.png'), nrow)}")
 
 
@@ -430,6 +508,11 @@ def parser() -> argparse.ArgumentParser:
                    help="importance samples per example for the NLL (e.g. 5000)")
     e.add_argument("--ais-steps", type=count(0), default=0, help="also estimate the NLL by AIS with this many steps")
     e.add_argument("--ais-chains", type=count(1), default=16)
+    e.add_argument("--sample-quality", action="store_true", help="also FID, KID, IS, precision/recall, "
+                   "density/coverage of samples against the split (needs a feature network: `vaelab features`)")
+    e.add_argument("--n", type=count(2), default=10_000, help="samples for --sample-quality (default 10000)")
+    e.add_argument("--features", help="the feature network: NAME (default: the run's dataset's, such as "
+                   "mnist-cnn) or inception:PATH (the FID Inception weights file)")
     s = run_command("sample", cmd_sample, "a grid of samples (one row per class for a CVAE)", split=False)
     s.add_argument("--n", type=count(1), default=64, help="samples (per class for a CVAE)")
     s.add_argument("--temperature", type=number(0), default=1.0)
@@ -462,6 +545,19 @@ def parser() -> argparse.ArgumentParser:
     k = command("check", cmd_check, "read everything in a run directory: what is damaged, and what to do "
                 "(exit code 1 when anything is)")
     k.add_argument("run", help="run directory")
+    f = command("fid", cmd_fid, "FID, KID, IS, precision/recall, density/coverage of images B against images A")
+    f.add_argument("a", help="the reference: a folder of images or DATASET:SPLIT (such as mnist:test)")
+    f.add_argument("b", help="the images judged: a folder of images or DATASET:SPLIT (such as mnist:train)")
+    f.add_argument("--features", help="NAME or inception:PATH (default: the first dataset's network)")
+    f.add_argument("--n", type=count(2), help="the first N images of each (default: all)")
+    f.add_argument("--seed", type=int, default=0, help="KID's subsets and IS's splits")
+    ft = command("features", cmd_features, "feature networks for sample quality: train one, or list those cached")
+    ft.add_argument("action", choices=("train", "list"))
+    ft.add_argument("--dataset", help=f"train: the labelled dataset ({', '.join(RECIPES)})")
+    ft.add_argument("--data-dir", help="the folder that holds the dataset's files (only it is searched)")
+    ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")

@@ -29,7 +29,7 @@ from .registry import Registry
 
 CONFIG_VERSION = 2  # version 1 (vaelab 0.1.0) is read through migrate_v1
 BINARIZE_MODES = ("none", "static", "dynamic")
-SIGMA_MODES = ("per-pixel", "isotropic")  # a Gaussian likelihood's learned sigma
+SIGMA_MODES = ("per-pixel", "per-channel", "isotropic")  # a Gaussian likelihood's sigma: per pixel, channel, or one
 
 
 class ConfigError(ValueError):
@@ -52,6 +52,8 @@ class DataConfig:
     image_size: int | None = None  # image-folder / celeba: side of the square images (their default: 64)
     crop: int | None = None  # image-folder / celeba: center crop before resizing (celeba: 140)
     channels: int | None = None  # image-folder: 1 (grey) or 3 (colour)
+    attributes: list[str] | None = None  # celeba: attributes of list_attr_celeba.txt whose pattern labels the images
+    # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
 
@@ -64,11 +66,15 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp
     channels: list[int] = field(default_factory=lambda: [8, 16, 32])  # conv (the seed notebook's)
     activation: str = field(default="relu", metadata=choices("activation", "gated"))
-    likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))
-    sigma: float = 0.1  # gaussian: fixed sigma, or the initial one when learned
+    likelihood: str = field(default="bernoulli", metadata=choices("likelihood"))  # vaelab list: bernoulli |
+    # continuous-bernoulli | discretized-logistic | gaussian | dequantized-gaussian
+    sigma: float = 0.1  # gaussians: fixed sigma, or the initial one when learned
     learn_sigma: bool = False
-    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussian: a sigma per pixel,
-    # or one shared by all (isotropic)
+    sigma_mode: str = field(default="per-pixel", metadata={"choices": SIGMA_MODES})  # gaussians: a sigma per pixel,
+    # per channel, or one shared by all (isotropic)
+    sigma_min: float | None = None  # gaussians: a learned sigma stays above it (null: gaussian 0, dequantized-gaussian
+    # 1 / (256 sqrt 12), the dequantization noise's own standard deviation)
+    mixtures: int = 1  # discretized-logistic: logistic components per pixel (PixelCNN++ uses 10 for CIFAR-10)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
@@ -265,7 +271,9 @@ class RunConfig:
                  ("code_prior.kernel", p.kernel >= 1, ">= 1"),
                  ("code_prior.epochs", p.epochs >= 1, ">= 1"),
                  ("code_prior.batch_size", p.batch_size >= 1, ">= 1"),
-                 ("code_prior.lr", positive(p.lr), "a finite number > 0")]
+                 ("code_prior.lr", positive(p.lr), "a finite number > 0"),
+                 ("model.mixtures", self.model.mixtures >= 1, ">= 1"),
+                 ("model.sigma_min", self.model.sigma_min is None or self.model.sigma_min >= 0, ">= 0 (or null)")]
         rules += [(key, value(key) in known, f"one of {', '.join(known)}") for key, known in _choice_rules(self)]
         for key, ok, need in rules:
             if not ok:

@@ -49,6 +49,9 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("nll_exact", "NLL, exact", "nats", "lower",
             "-log p(x) in closed form, for a linear-Gaussian VAE (probabilistic PCA), per example"),
     Measure("bpd", "bits per dimension", "bits", "lower", "The NLL in bits per data dimension"),
+    Measure("nelbo_bpd", "negative ELBO per dim", "bits", "lower",
+            "The negative ELBO in bits per data dimension, under the likelihood's bpd convention: an upper bound on "
+            "the bits per dimension"),
     Measure("gap", "-ELBO - NLL", "nats", "lower", "How far the ELBO is below log p(x): KL(q(z|x) || p(z|x))"),
     Measure("sse", "squared error", "per example", "lower",
             "||x - x^||^2 summed over pixels: an autoencoder's reconstruction cost (the WAE's c(x, x^)), per example"),
@@ -65,6 +68,26 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("bits_per_code", "bits per code", "bits", "lower", "-log2 p(code grid) per code position, under the prior"),
     Measure("prior_bits_per_code", "prior bits per code", "bits", "lower",
             "The code prior's -log2 p(codes) per code position on the evaluated images"),
+    Measure("fid", "FID", "", "lower",
+            "Frechet distance between Gaussians fitted to the features of samples and of test images (Heusel et al. "
+            "2017); 0 for identical feature statistics"),
+    Measure("kid", "KID", "", "lower",
+            "Kernel distance: unbiased MMD^2 of the features with a cubic kernel, mean over subsets (Binkowski et al. "
+            "2018); about 0 for one distribution"),
+    Measure("inception_score", "Inception Score", "", "higher",
+            "exp E[KL(p(y|x) || p(y))] under the feature network's classifier: confident and varied classes "
+            "(Salimans et al. 2016); at most the number of classes"),
+    Measure("precision", "precision", "fraction", "higher",
+            "Samples inside the k=3 nearest-neighbour balls of the test features: fidelity (Kynkaanniemi et al. 2019)"),
+    Measure("recall", "recall", "fraction", "higher",
+            "Test images inside the k=3 nearest-neighbour balls of the samples' features: diversity "
+            "(Kynkaanniemi et al. 2019)"),
+    Measure("density", "density", "", "higher",
+            "Test features' k=5 balls holding each sample, over k: fidelity robust to outliers, about 1 for one "
+            "distribution (Naeem et al. 2020)"),
+    Measure("coverage", "coverage", "fraction", "higher",
+            "Test images with a sample inside their k=5 nearest-neighbour ball: diversity robust to outliers "
+            "(Naeem et al. 2020)"),
     Measure("capacity", "KL capacity", "nats", None, "The KL target C of the capacity schedule (Burgess et al. 2018)"),
     Measure("beta", "beta", "", None, "The KL weight at this step"),
     Measure("codebook", "codebook loss", "", "lower", "||sg[z_e] - e||^2 summed over the code grid"),

@@ -97,7 +97,8 @@ def _dataset(key: str, _cfg: RunConfig):
 
 
 def split(cfg: RunConfig, name: str = "test") -> Split:
-    """A split of the run's dataset (binarized as in training), loaded once per data config."""
+    """A split of the run's dataset, loaded once per data config: ``x`` as the model scores it (binarized as in
+    training), ``images`` as the dataset holds it (what pages show beside reconstructions)."""
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
     return _dataset(key, copy.deepcopy(cfg)).split(name)
 

@@ -7,10 +7,11 @@ train/val/test tensors. Image folders and CelebA take their own options: ``load_
 ``load_factor_dataset(name)`` gives a factor dataset itself (a :class:`FactorDataset`): images by factor values.
 """
 from .base import DataFacts, Dataset, Split, check_finite
-from .datasets import DATASET_OPTIONS, DATASETS, load_dataset
+from .datasets import DATASET_OPTIONS, DATASET_PRESETS, DATASETS, load_dataset
 from .errors import DataError
 from .factors import DSprites, FactorDataset, NpzFactorDataset, ProceduralDSprites, Shapes3D, load_factor_dataset
 from .images import ImageOptions
 
-__all__ = ["DataFacts", "Dataset", "Split", "check_finite", "DataError", "DATASETS", "DATASET_OPTIONS", "ImageOptions", "load_dataset",
+__all__ = ["DataFacts", "Dataset", "Split", "check_finite", "DataError", "DATASETS", "DATASET_OPTIONS", "DATASET_PRESETS",
+           "ImageOptions", "load_dataset",
            "FactorDataset", "DSprites", "ProceduralDSprites", "Shapes3D", "NpzFactorDataset", "load_factor_dataset"]

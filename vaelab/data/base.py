@@ -14,17 +14,30 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """Images ``x`` (float32 [N, C, H, W] in [0, 1]) and labels ``y`` (int64 [N], or None)."""
+    """Images ``x`` (float32 [N, C, H, W] in [0, 1]) and labels ``y`` (int64 [N], or None).
+
+    ``source``: when ``x`` is a binarization (:mod:`~vaelab.data.binarize`), the grey images its pixels were drawn
+    from, else None. A Bernoulli likelihood scores ``x``; pictures and image metrics show and compare with
+    :attr:`images`, what the dataset holds. ``attributes``: binary attributes of each image [N, A] (int64 0/1; CelebA's
+    ``list_attr_celeba.txt``), their names in :attr:`Dataset.attribute_names`, or None."""
 
     x: torch.Tensor
     y: torch.Tensor | None
+    source: torch.Tensor | None = None
+    attributes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    @property
+    def images(self) -> torch.Tensor:
+        """The images as the dataset holds them: ``source`` for a binarized split, else ``x``."""
+        return self.x if self.source is None else self.source
+
     def take(self, index: torch.Tensor) -> Split:
         """The rows at ``index``, as a new split."""
-        return Split(self.x.index_select(0, index), None if self.y is None else self.y[index])
+        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+        return Split(pick(self.x), pick(self.y), pick(self.source), pick(self.attributes))
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ class Dataset:
     test: Split
     num_classes: int  # 0 when unlabeled
     binary: bool  # pixel values are already in {0, 1}
+    attribute_names: tuple[str, ...] = ()  # the columns of each split's ``attributes`` (CelebA), else none
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -44,13 +44,18 @@ def _seeds(mode: str, seed: int) -> dict[str, int]:
 
 def prepare(data: Dataset, mode: str, seed: int, evaluation: bool = False) -> Dataset:
     """The dataset with the fixed part of the binarization applied: every split if static; val and test if
-    dynamic, and train too for ``evaluation`` (training draws it afresh at each step, from the grey images)."""
+    dynamic, and train too for ``evaluation`` (training draws it afresh at each step, from the grey images). Each
+    binarized split keeps its grey images as ``source``, for pictures and image metrics."""
     if check_mode(mode) == "none" or data.binary:
         return data
     seeds = _seeds(mode, seed)
     splits = ("train", "val", "test") if mode == "static" or evaluation else ("val", "test")
-    changed = {name: Split(fixed(data.split(name).x, seeds[name]), data.split(name).y) for name in splits}
+    changed = {name: _drawn(data.split(name), seeds[name]) for name in splits}
     return dataclasses.replace(data, **changed)
+
+
+def _drawn(split: Split, seed: int) -> Split:
+    return dataclasses.replace(split, x=fixed(split.images, seed), source=split.images)
 
 
 def describe(data: Dataset, mode: str, seed: int, split: str) -> str:

@@ -16,13 +16,13 @@ import torch
 
 from ..registry import Registry
 from . import celeba as celeba_files
-from . import files
+from . import files, frey, omniglot
 from .amat import parse_amat
 from .base import Dataset, Split, check_finite, hold_out
 from .cifar import parse_batch
 from .errors import DataError
 from .factors import FactorSplits, factor_split_dataset
-from .files import Archive, Folder, FileSpec, Source
+from .files import Archive, Converted, Folder, FileSpec, Source
 from .idx import check_counts, images_size, labels_size, parse_images, parse_labels
 from .images import ImageOptions, find_images, read_images
 
@@ -44,8 +44,16 @@ IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR_TEST = "test_batch.bin"
 
+# Config values a dataset's images call for, applied by `vaelab train` under the model name's presets: grey and colour
+# images whose literature quotes bits per dimension are scored by the discretized logistic, a pmf over their 256
+# values, not binarized. Datasets not named here keep the defaults: a Bernoulli likelihood with dynamic binarization,
+# the protocol of the MNIST and Omniglot results (Burda et al. 2016), and of binary data.
+GREY_PRESET = {"model": {"likelihood": "discretized-logistic"}, "data": {"binarize": "none"}}
+DATASET_PRESETS: dict[str, dict[str, Any]] = {
+    name: GREY_PRESET for name in ("fashion-mnist", "cifar10", "celeba", "image-folder", "frey-faces")}
+
 # Datasets that take keyword arguments of their own in load_dataset: their defaults, which those replace.
-DATASET_OPTIONS: dict[str, Any] = {"image-folder": ImageOptions(), "celeba": ImageOptions(crop=140)}
+DATASET_OPTIONS: dict[str, Any] = {"image-folder": ImageOptions(), "celeba": celeba_files.CelebAOptions(crop=140)}
 DATASET_OPTIONS.update({name: FactorSplits() for name in ("dsprites", "dsprites-procedural", "3dshapes")})
 
 SOURCES: dict[str, Source] = {
@@ -93,6 +101,23 @@ SOURCES: dict[str, Source] = {
             "cifar-10-binary.tar.gz", md5="c32a1d4ab5d03f1284b67883e8d87530", folder="cifar-10-batches-bin"
         ),
     ),
+    "frey-faces": Source(
+        name="frey-faces",
+        folder="frey_faces",
+        mirror="https://cs.nyu.edu/~roweis/data/",
+        files=(FileSpec(frey.NPY, "2177ea074dc1d5ce35294c687dfce79ced65db6d7b745d95a2e1757fcfbe41c0"),),
+        converted=Converted(frey.MAT, frey.convert_mat),  # Roweis' MATLAB file, with no published checksum
+    ),
+    "omniglot": Source(
+        name="omniglot",
+        folder="omniglot",
+        mirror="https://raw.githubusercontent.com/brendenlake/omniglot/master/python/",
+        gzipped=False,
+        files=(
+            FileSpec(omniglot.ZIPS[0], "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4"),
+            FileSpec(omniglot.ZIPS[1], "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f"),
+        ),
+    ),
     # Found by celeba.find, not files.locate: a folder of JPEGs, with no file list and no download.
     "celeba": Source(name="celeba", folder="celeba", files=(), mirror=celeba_files.PAGE),
 }
@@ -116,7 +141,8 @@ def load_dataset(
     with an official validation split). seed: fixes that carving.
     download: fetch missing files from the official mirror. verify: check each file's sha256.
     options: the dataset's own, for those in DATASET_OPTIONS: image-folder and celeba take ``size``, ``crop``
-    and ``channels`` (see ImageOptions), e.g. ``load_dataset("celeba", size=32)``. Others take none.
+    and ``channels`` (see ImageOptions), e.g. ``load_dataset("celeba", size=32)``, celeba also ``attributes``
+    (see CelebAOptions); factor datasets ``train_size`` and ``test_size``. Others take none.
     """
     loader = DATASETS.get(name)
     data = loader(data_dir, Options(val_size, seed, download, verify, _own_options(name, options)))
@@ -212,6 +238,43 @@ def digits(data_dir: Folder, opt: Options) -> Dataset:
     return Dataset("digits", train, val, test, num_classes=10, binary=False)
 
 
+@DATASETS.register("frey-faces")
+def frey_faces(data_dir: Folder, opt: Options) -> Dataset:
+    """Frey Faces: 1,965 unlabelled grey 28x20 images of one face (B. J. Frey), 8-bit values k / 255.
+
+    The continuous-data benchmark of D. P. Kingma, M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014, and of
+    J. M. Tomczak, M. Welling, "VAE with a VampPrior", AISTATS 2018, whose split sizes are the default: test 200
+    (fixed, seed 0), val 200 (or val_size, carved by seed), train 1565. Reads ``frey_faces_uint8.npy`` (pickle-free);
+    a download fetches Roweis' ``frey_rawface.mat`` and converts it (see vaelab.data.frey).
+    """
+    source = SOURCES["frey-faces"]
+    paths = files.locate(source, data_dir, opt.download)
+    faces = files.load_all(source, paths, {frey.NPY: frey.parse_npy}, opt.verify)[frey.NPY]
+    rest, test = hold_out(Split(_images(faces.copy(), 255), None), 200, seed=0)
+    train, val = hold_out(rest, 200 if opt.val_size is None else opt.val_size, opt.seed)
+    return Dataset("frey-faces", train, val, test, num_classes=0, binary=False)
+
+
+@DATASETS.register("omniglot")
+def omniglot_small(data_dir: Folder, opt: Options) -> Dataset:
+    """Omniglot's two small background sets: 4,840 handwritten characters of 8 alphabets, 28x28, labels = alphabet.
+
+    B. M. Lake, R. Salakhutdinov, J. B. Tenenbaum, "Human-level concept learning through probabilistic program
+    induction", Science 350, 2015. ``images_background_small1.zip`` and ``..._small2.zip``, read without unpacking:
+    105x105 PNGs inverted and area-averaged to 28x28 grey (vaelab.data.omniglot). Not the IWAE paper's 28x28
+    Omniglot: its numbers do not compare with theirs. Labels 0-7 are the alphabets in sorted name order (Balinese,
+    Early_Aramaic, Greek, Japanese_(katakana), Korean, Latin, Sanskrit, Tagalog). No standard split exists for these
+    sets: test a tenth (fixed, seed 0), val a tenth (or val_size, carved by seed).
+    """
+    source = SOURCES["omniglot"]
+    paths = files.locate(source, data_dir, opt.download)
+    sets = files.load_all(source, paths, {name: omniglot.parse_zip for name in omniglot.ZIPS}, opt.verify)
+    images, labels, alphabets = omniglot.merge(list(sets.values()))
+    full = Split(_images(images, 255), torch.from_numpy(labels))
+    train, val, test = (full.take(rows) for rows in _carve(len(full), opt))
+    return Dataset("omniglot", train, val, test, num_classes=len(alphabets), binary=False)
+
+
 @DATASETS.register("cifar10")
 def cifar10(data_dir: Folder, opt: Options) -> Dataset:
     """CIFAR-10: 50k train / 10k test 32x32 colour images, 10 classes, from the binary version only.
@@ -249,19 +312,20 @@ def _carve(n: int, opt: Options) -> list[torch.Tensor]:
 
 def _image_dataset(
     name: str, paths: list[Path], labels: np.ndarray | None, num_classes: int, parts: list[torch.Tensor],
-    image_opt: ImageOptions,
+    image_opt: ImageOptions, attributes: tuple[tuple[str, ...], np.ndarray | None] = ((), None),
 ) -> Dataset:
     """The dataset of the image files ``paths`` (with ``labels`` or None) split by ``parts``: train, val and test
-    row numbers.
+    row numbers; ``attributes``: (names, int64 [N, A] per file or None), each split's rows of it.
 
     The images are read split after split into one array, so each split is a slice of it: no copies.
     """
     order = torch.cat(parts)
     x = torch.from_numpy(read_images([paths[i] for i in order.tolist()], image_opt))
     sizes = [len(part) for part in parts]
-    ys = [None] * 3 if labels is None else torch.from_numpy(labels)[order].split(sizes)
-    train, val, test = (Split(xs, y) for xs, y in zip(x.split(sizes), ys))
-    return Dataset(name, train, val, test, num_classes=num_classes, binary=False)
+    in_order = lambda a: [None] * 3 if a is None else torch.from_numpy(a)[order].split(sizes)  # noqa: E731
+    names, table = attributes
+    splits = [Split(xs, y, attributes=a) for xs, y, a in zip(x.split(sizes), in_order(labels), in_order(table))]
+    return Dataset(name, *splits, num_classes=num_classes, binary=False, attribute_names=names)
 
 
 @DATASETS.register("image-folder")
@@ -282,19 +346,25 @@ def image_folder(data_dir: Folder, opt: Options) -> Dataset:
 
 @DATASETS.register("celeba")
 def celeba(data_dir: Folder, opt: Options) -> Dataset:
-    """CelebA, aligned and cropped: 202,599 unlabelled 178x218 face JPEGs, as 3x64x64 images.
+    """CelebA, aligned and cropped: 202,599 178x218 face JPEGs, as 3x64x64 images, with their 40 attributes.
 
     Z. Liu, P. Luo, X. Wang, X. Tang, "Deep Learning Face Attributes in the Wild", ICCV 2015. The usual
     preprocessing for generative models: centre crop 140x140, resize to 64x64 (``size``, ``crop``, ``channels``
     overridable as for image-folder). Looks for ``img_align_celeba/`` (or a folder of its JPEGs) in data_dir,
     $VAELAB_DATA/celeba and the cache. Split: the official 162,770 / 19,867 / 19,962 from
     ``list_eval_partition.txt`` beside the image folder (val_size and seed unused); without it, image-folder's
-    seeded 80/10/10. Never downloaded: CelebA is behind a form; the error says where to get it.
+    seeded 80/10/10. With ``list_attr_celeba.txt`` beside it, every split carries each image's attributes
+    (``split.attributes`` [N, 40] of 0/1, names in ``dataset.attribute_names``), and ``attributes`` (a list of
+    names) makes their pattern the labels, sum_i 2^i a_i, for a CVAE (``data.attributes=[Male,Smiling]``: 4
+    classes); else unlabelled. Never downloaded: CelebA is behind a form; the error says where to get it.
     """
     folder, paths = celeba_files.find(files.search_dirs(SOURCES["celeba"], data_dir))
-    partition = celeba_files.partition_file(folder)
+    partition = celeba_files.beside(folder, celeba_files.PARTITION)
     parts = _carve(len(paths), opt) if partition is None else celeba_files.parse_partition(partition, paths)
-    return _image_dataset("celeba", paths, None, 0, parts, opt.extra)
+    attribute_file = celeba_files.beside(folder, celeba_files.ATTRIBUTES)
+    names, table = ((), None) if attribute_file is None else celeba_files.parse_attributes(attribute_file, paths)
+    labels, classes = celeba_files.pattern_labels(names, table, opt.extra.attributes, folder)
+    return _image_dataset("celeba", paths, labels, classes, parts, opt.extra, (names, table))
 
 
 @DATASETS.register("dsprites")

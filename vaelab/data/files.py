@@ -3,7 +3,9 @@
 A file is known by its uncompressed name and the sha256 of its uncompressed content, so it may sit on disk
 as ``NAME`` or ``NAME.gz`` (Debian re-gzips Fashion-MNIST: other ``.gz`` bytes, same content).
 A source whose mirror serves one archive (CIFAR-10's tarball) is checked by the archive's published md5 instead,
-and its files by their structure alone when no per-file sha256 is known.
+and its files by their structure alone when no per-file sha256 is known. A source whose mirror serves its content in
+another format (Frey Faces: a MATLAB file) is converted on download, and the files it yields are checked by their
+sha256 before they land.
 """
 from __future__ import annotations
 
@@ -44,6 +46,15 @@ class Archive:
 
 
 @dataclass(frozen=True)
+class Converted:
+    """A file the mirror serves in place of a source's files, in another format, with no published checksum:
+    ``convert(downloaded file, folder)`` writes the source's files into the folder, and their sha256 are checked."""
+
+    name: str  # file name on the mirror
+    convert: Callable[[Path, Path], None]
+
+
+@dataclass(frozen=True)
 class Source:
     """Where a dataset's files live and come from."""
 
@@ -55,6 +66,7 @@ class Source:
     standard_dirs: tuple[str, ...] = ()  # where system packages install the files
     advice: str = ""  # another way to get the files
     archive: Archive | None = None  # the mirror serves this archive, not each file
+    converted: Converted | None = None  # the mirror serves this file in another format, not the files
 
     @property
     def base_url(self) -> str:
@@ -137,7 +149,9 @@ def _not_found(source: Source, looked: str, why: str) -> str:
     """One line: which files were looked for where (:func:`looked_in`), why they were not downloaded, and how to
     get them."""
     names = ", ".join(spec.name + "[.gz]" for spec in source.files)
-    if source.archive is None:
+    if source.converted is not None:
+        get = f"get {source.base_url}{source.converted.name} and let vaelab convert it (download=True) into"
+    elif source.archive is None:
         get = f"get {' '.join(source.base_url + source.remote_name(spec) for spec in source.files)} into"
     else:
         get = f"get {source.base_url}{source.archive.name} and unpack it into"
@@ -164,6 +178,10 @@ def fetch(source: Source, dest: Path) -> None:
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
+        if source.converted is not None:
+            if _complete(source, dest) is None:
+                _fetch_converted(source, dest)
+            return
         if source.archive is not None:
             if _complete(source, dest) is None:
                 _fetch_archive(source, dest)
@@ -230,6 +248,25 @@ def _fetch_archive(source: Source, dest: Path) -> None:
         _unpack(target, url, source, dest / archive.folder)
     finally:
         target.unlink(missing_ok=True)
+
+
+def _fetch_converted(source: Source, dest: Path) -> None:
+    """Download the source's converted file into a temporary folder in ``dest``, convert it there, and move each
+    file it yields into ``dest`` once its sha256 is the expected one; nothing else lands."""
+    url = source.base_url + source.converted.name
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".convert-") as tmp:
+        raw = Path(tmp) / source.converted.name
+        _download(url, raw, lambda path: None)  # no published checksum: the converted content is checked
+        try:
+            source.converted.convert(raw, Path(tmp))
+        except DataError as err:
+            raise DataError(f"{url}: {err}; nothing was saved") from err
+        for spec in source.files:
+            made = Path(tmp) / spec.name
+            if problem := _checksum("sha256", _sha256, spec.sha256, spec.name)(made):
+                raise DataError(f"{url}: converted, the {problem}. The mirror serves other content; nothing was saved")
+        for spec in source.files:
+            os.replace(Path(tmp) / spec.name, dest / spec.name)
 
 
 def _unpack(path: Path, url: str, source: Source, into: Path) -> None:

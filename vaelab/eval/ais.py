@@ -9,6 +9,10 @@ exp(log w) is an unbiased estimate of p(x) only if each step's transition is fix
 run (Neal 2001): a step size tuned on their own acceptances makes the transition depend on their past.
 So a warm-up anneals ``adapt_chains`` separate chains per example along the same schedule, adapting each
 example's step size towards 65% acceptance, and the weighted pass reuses the step size each step had there.
+
+A likelihood that draws noise of its own (the dequantized Gaussian's u) sees the same draw at every evaluation of a
+chain's p(x, z): each chain anneals towards one fixed target p(y_u, z), and exp(log w) stays unbiased for
+E_u p(y_u) (the 8-bit probability times 256^D).
 """
 from __future__ import annotations
 
@@ -57,18 +61,20 @@ def _ais(model, split, steps, chains, leapfrog, step_size, adapt_chains, batch_s
     for i, start in enumerate(range(0, len(split), batch_size)):
         x = split.x[start:start + batch_size].to(device)
         y = None if split.y is None or not model.conditional else split.y[start:start + batch_size].to(device)
+        target = noise.mix_seed(seed, -1 - i)  # the likelihood's own noise, fixed per chain
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
-            eps = adapt_step_sizes(model, x, y, betas, adapt_chains, leapfrog, step_size, bar)
-            log_w, acc = _anneal(model, x, y, betas, chains, leapfrog, eps, bar)
+            eps = adapt_step_sizes(model, x, y, betas, adapt_chains, leapfrog, step_size, bar, target)
+            log_w, acc = _anneal(model, x, y, betas, chains, leapfrog, eps, bar, target)
         log_px[start:start + len(x)] = (torch.logsumexp(log_w, 0) - math.log(chains)).cpu()
         accepted += acc * len(x)
     bar.close()
     return log_px, accepted / len(split)
 
 
-def _start(model, x, y, chains):
+def _start(model, x, y, chains, target):
     """z_0 ~ q(z|x) for ``chains`` chains per example ([S, B, D]), log p(x, z) - log q(z|x), and the energy of
-    f_beta with its gradient."""
+    f_beta with its gradient. Every evaluation of log p(x, z) draws the likelihood's noise (if any) from the seed
+    ``target``: the same for a chain at every step."""
     with torch.no_grad():
         q = model.posterior(x, y)
         q = getattr(q, "base", q)  # a flow's Gaussian base: any fixed normalized start is valid for AIS
@@ -76,7 +82,8 @@ def _start(model, x, y, chains):
         z = q.rsample(chains)  # [S, B, D]
 
     def log_ratio(z):  # log p(x, z) - log q(z|x): [S, B]
-        return model.log_joint(x, z, y) - q.log_prob(z)
+        with noise.batch_noise(target, device=z.device):
+            return model.log_joint(x, z, y) - q.log_prob(z)
 
     def energy_and_grad(z, beta):  # U = -log f_beta(z) and dU/dz
         with torch.enable_grad():
@@ -88,11 +95,11 @@ def _start(model, x, y, chains):
     return z, log_ratio, energy_and_grad
 
 
-def adapt_step_sizes(model, x, y, betas, chains, leapfrog, step_size, bar) -> torch.Tensor:
+def adapt_step_sizes(model, x, y, betas, chains, leapfrog, step_size, bar, target) -> torch.Tensor:
     """The warm-up: anneal ``chains`` chains per example, none weighted, multiplying each example's step size by
     1.02 after a step where more than 65% of its chains accepted, else by 0.98. Returns the step size each
     annealing step used: [T, B]."""
-    z, _, energy_and_grad = _start(model, x, y, chains)
+    z, _, energy_and_grad = _start(model, x, y, chains, target)
     eps = torch.full((1, len(x), 1), step_size, device=z.device)  # per example: [1, B, 1]
     used = []
     for b in betas[1:]:
@@ -103,9 +110,9 @@ def adapt_step_sizes(model, x, y, betas, chains, leapfrog, step_size, bar) -> to
     return torch.stack(used)
 
 
-def _anneal(model, x, y, betas, chains, leapfrog, eps, bar) -> tuple[torch.Tensor, float]:
+def _anneal(model, x, y, betas, chains, leapfrog, eps, bar, target) -> tuple[torch.Tensor, float]:
     """The weighted pass with step sizes fixed in advance, eps [T, B]: (log w [S, B] float64, mean acceptance)."""
-    z, log_ratio, energy_and_grad = _start(model, x, y, chains)
+    z, log_ratio, energy_and_grad = _start(model, x, y, chains, target)
     log_w = torch.zeros(z.shape[:2], dtype=torch.float64, device=z.device)
     acc_sum = 0.0
     with torch.no_grad():

@@ -27,13 +27,13 @@ def evaluate_autoencoder(model: nn.Module, split: Split, *, batch_size: int = 10
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2")})
     codes = CodeSample()
     gaussian = False
-    for i, x, y in batches(split, batch_size, device, model.conditional):
+    for i, x, y, images in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
         x_hat = model.decoder_mean(t.q.mean, y)
         sums["n"] += len(x)
         sums["sse"] += ((x - x_hat) ** 2).flatten(1).sum(1).double().sum()
-        for k, v in reconstruction_sums(x, x_hat).items():
+        for k, v in reconstruction_sums(images, x_hat).items():  # against a binarized split's grey originals
             sums[k] += v
         mu = t.q.mean.double()
         sums["mu"] += mu.sum(0)

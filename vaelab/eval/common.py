@@ -34,15 +34,17 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def batches(split: Split, batch_size: int, device, conditional: bool):
-    """(index, x, y) for consecutive batches of ``split`` on ``device``; y only for conditional models."""
+    """(index, x, y, images) for consecutive batches of ``split`` on ``device``: y only for conditional models;
+    ``images`` the split's :attr:`~vaelab.data.Split.images` (the grey originals of binary draws x, else x)."""
     for i, start in enumerate(range(0, len(split), batch_size)):
-        x = split.x[start:start + batch_size].to(device)
-        y = None if split.y is None or not conditional else split.y[start:start + batch_size].to(device)
-        yield i, x, y
+        rows = slice(start, start + batch_size)
+        x = split.x[rows].to(device)
+        y = None if split.y is None or not conditional else split.y[rows].to(device)
+        yield i, x, y, x if split.source is None else split.source[rows].to(device)
 
 
 def reconstruction_sums(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Summed per-image MSE, PSNR and SSIM of a batch (float64 scalars)."""
+    """Summed per-image MSE, PSNR and SSIM of a batch against the images x (float64 scalars)."""
     se = ((x_hat - x) ** 2).flatten(1).mean(1)
     return {"se": se.double().sum(), "psnr": psnr(x, x_hat).double().sum(), "ssim": ssim(x, x_hat).double().sum()}
 

@@ -58,6 +58,10 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     ``kl_estimate`` says how the KL was computed: ``closed-form``, or ``monte-carlo`` (log q(z|x) - log p(z) at
     the drawn z: a mixture or VampPrior prior, a flow posterior, bottom-up layers), where ``kl_per_dim`` is None.
 
+    On a binarized split the likelihood terms score the binary draws ``split.x``, which the encoder sees, while MSE,
+    PSNR and SSIM compare the decoder's mean with the grey images they were drawn from (``split.images``): the mean
+    of a Bernoulli decoder is a grey image, and the draws' own noise is no reconstruction error.
+
     ``reduce`` sums the running totals over processes when each holds a shard of ``split``. The model is in eval
     mode (:func:`~vaelab.eval.evaluate` sees to it).
     """
@@ -68,7 +72,7 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2", "kl_dim")})
     closed_form = True
     codes = CodeSample() if one_layer(model) else None
-    for i, x, y in batches(split, batch_size, device, model.conditional):
+    for i, x, y, images in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
             a, b = posterior_mean_halves(model, x, t)
@@ -76,7 +80,7 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
         sums["n"] += len(x)
         sums["recon"] -= t.log_px_z.double().sum()
         sums["kl"] += t.kl.double().sum()
-        for k, v in reconstruction_sums(x, x_hat).items():
+        for k, v in reconstruction_sums(images, x_hat).items():
             sums[k] += v
         sums["mu"] += (a.double() + b.double()).sum(0) / 2
         sums["mu2"] += (a.double() * b.double()).sum(0)

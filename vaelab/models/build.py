@@ -16,6 +16,7 @@ from .family import AUTOENCODER, CODE_PRIOR, VAE, VQ, Family
 from .flows import IAFPosterior, PlanarPosterior
 from .hierarchical import HierarchicalVAE
 from .likelihood import LIKELIHOODS
+from . import continuous_bernoulli, logistic  # noqa: F401 - they register their likelihoods
 from .networks import DECODERS, ENCODERS
 from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
 from .posterior import DeterministicPosterior, GaussianPosterior
@@ -57,8 +58,8 @@ def decoder_and_likelihood(cfg: ModelConfig, shape: tuple[int, int, int], in_fea
     if cfg.decoder != "network":
         raise ConfigError(f"unknown model.decoder {cfg.decoder!r}; known: network, pixelcnn")
     options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
-    decoder = DECODERS.get(cfg.arch)(in_features, shape, **options)
-    return decoder, LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+    likelihood = LIKELIHOODS.get(cfg.likelihood).from_config(shape, cfg)
+    return DECODERS.get(cfg.arch)(in_features, likelihood.out_shape(shape), **options), likelihood
 
 
 def classes(cfg: ModelConfig, facts: DataFacts) -> int:
@@ -143,10 +144,12 @@ def build_vqvae(run: RunConfig, facts: DataFacts) -> VQVAE:
     shape, vq = image_shape(facts), run.vq
     if shape[1] % 4 or shape[2] % 4:
         raise ConfigError(f"VQ-VAE encoders halve the image twice: height and width must be multiples of 4, got {shape}")
-    encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden)
+    likelihood = LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model)
+    encoder, decoder = VQ_NETWORKS.get(run.model.arch)(shape[0], vq.hidden, vq.dim, vq.residual_hidden,
+                                                       out_channels=likelihood.out_shape(shape)[0])
     quantizer = VectorQuantizer(vq.codebook_size, vq.dim, ema=vq.ema, decay=vq.decay, kmeans_init=vq.kmeans_init,
                                 dead_after=vq.dead_after, lookup_dim=vq.lookup_dim, cosine=vq.cosine)
-    return VQVAE(encoder, decoder, quantizer, LIKELIHOODS.get(run.model.likelihood).from_config(shape, run.model))
+    return VQVAE(encoder, decoder, quantizer, likelihood)
 
 
 @CODE_PRIOR.builder
@@ -175,7 +178,7 @@ preset("factorvae", VAE, "FactorVAE (Kim & Mnih 2018): total correlation from a 
 preset("dip-vae", VAE, "DIP-VAE (Kumar et al. 2018): the aggregate posterior's covariance pushed to I (objective "
        "dip-i/ii)", {"objective": {"name": "dip-ii"}})
 preset("pixel-vae", VAE, "VAE with a gated PixelCNN decoder conditioned on z (PixelVAE); free bits keep z in use",
-       {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}})
+       {"model": {"decoder": "pixelcnn"}, "kl": {"free_bits": 0.25}, "data": {"binarize": "dynamic"}})
 preset("linear-vae", VAE, "linear-Gaussian VAE: probabilistic PCA (Tipping & Bishop 1999), its log p(x) exact "
        "(nll_exact)",
        # sigma learned from 1, not 0.1: after 400 steps on digits (d = 8) the largest principal angle to PCA's

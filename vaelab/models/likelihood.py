@@ -1,4 +1,9 @@
-"""Decoder likelihoods p(x|z): each turns the decoder's output into log p(x|z), summed over data dimensions."""
+"""Decoder likelihoods p(x|z): each turns the decoder's output into log p(x|z), summed over data dimensions.
+
+Here the base class, Bernoulli and the Gaussians (at the data's values, or under uniform dequantization); the
+continuous Bernoulli (:mod:`.continuous_bernoulli`) and the discretized logistic mixture (:mod:`.logistic`) register
+themselves in :data:`LIKELIHOODS` from modules of their own.
+"""
 from __future__ import annotations
 
 import math
@@ -7,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import SIGMA_MODES
+from .. import noise
+from ..config import ConfigError
 from ..registry import Registry
 
 LIKELIHOODS: Registry[type["Likelihood"]] = Registry("likelihood")
@@ -16,24 +22,34 @@ DATA_DIMS = (-3, -2, -1)  # (C, H, W)
 
 
 class Likelihood(nn.Module):
-    """p(x|z) parameterized by the decoder output ``out`` of shape [..., C, H, W].
+    """p(x|z) parameterized by the decoder output ``out`` of shape [..., P, H, W] (:meth:`out_shape`: P = C unless
+    the likelihood needs more parameters per pixel).
 
     ``bpd_convention`` names the :data:`vaelab.eval.bpd.CONVENTIONS` entry under which its -log p(x) is a code
-    length (``binary``: a pmf over {0, 1}^D; ``dequantized-8bit``: a density of uniformly dequantized 8-bit data),
-    or is None: then no bits per dimension are reported."""
+    length (``binary``: a pmf over {0, 1}^D; ``discrete-8bit``: a pmf over the 256 values of 8-bit pixels;
+    ``dequantized-8bit``: a density of uniformly dequantized 8-bit data), or is None: then no bits per dimension
+    are reported. ``binary``: it models {0, 1} pixels, so grey images are binarized for it (``data.binarize``).
+    ``needs_convention``: it is defined only on data its convention fits (8-bit values k / 255), and training
+    refuses other data."""
 
     bpd_convention: str | None = None
+    binary: bool = False
+    needs_convention: bool = False
 
     @classmethod
     def from_config(cls, shape: tuple[int, int, int], cfg) -> "Likelihood":
         return cls()
+
+    def out_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The decoder output's shape [P, H, W] for images of ``shape`` [C, H, W]."""
+        return shape
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """log p(x|z) in nats, summed over C, H, W: [...]."""
         raise NotImplementedError
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        """E[x|z], the image a decoder shows."""
+        """E[x|z], the image a decoder shows: [..., C, H, W]."""
         raise NotImplementedError
 
 
@@ -43,6 +59,7 @@ class Bernoulli(Likelihood):
     it is a cross-entropy, not a probability, and its bpd convention does not apply."""
 
     bpd_convention = "binary"
+    binary = True
 
     def log_prob(self, x, out):
         return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(DATA_DIMS)
@@ -51,35 +68,78 @@ class Bernoulli(Likelihood):
         return torch.sigmoid(out)
 
 
-
-
 @LIKELIHOODS.register("gaussian")
 class Gaussian(Likelihood):
-    """N(x; out, sigma^2), sigma fixed or learned (as log sigma, initialized at ``sigma``): one per pixel, or one
-    shared by all (``isotropic``: p(x|z) = N(out, sigma^2 I), probabilistic PCA's noise model).
+    """N(x; out, sigma^2), sigma fixed or learned (initialized at ``sigma``): one per pixel (``per-pixel``), one per
+    channel (``per-channel``) or one shared by all (``isotropic``: p(x|z) = N(out, sigma^2 I), probabilistic PCA's
+    noise model). A learned sigma is kept above ``sigma_min``: sigma = sigma_min + exp(log_sigma), so the parameter
+    ``log_sigma`` is log(sigma - sigma_min), and log sigma itself when sigma_min is 0 (the default here).
 
     No bpd convention: vaelab trains and evaluates it at the data's grid values k / 255. On 8-bit images,
     nll + D ln 256 bounds the 8-bit NLL only for a density evaluated at uniformly dequantized data (k + u) / 256,
     and is tight only for one trained on such data (Theis et al. 2016); at the grid values it is an optimistic
     figure, the more so the smaller sigma gets (a learned sigma shrinks without limit on a pixel that is always 0),
-    so it is not reported. A dequantized likelihood declares ``dequantized-8bit``."""
+    so it is not reported. :class:`DequantizedGaussian` is the one that declares ``dequantized-8bit``."""
+
+    default_sigma_min = 0.0  # what a sigma_min of None (model.sigma_min: null) means
 
     @classmethod
     def from_config(cls, shape, cfg):
-        return cls(shape, cfg.sigma, cfg.learn_sigma, cfg.sigma_mode == "isotropic")
+        return cls(shape, cfg.sigma, cfg.learn_sigma, cfg.sigma_mode, cfg.sigma_min)
 
     def __init__(self, shape: tuple[int, int, int], sigma: float = 0.1, learn_sigma: bool = False,
-                 isotropic: bool = False):
+                 mode: str = "per-pixel", sigma_min: float | None = None):
         super().__init__()
-        log_sigma = torch.full((1, 1, 1) if isotropic else shape, math.log(sigma))  # broadcast over C, H, W
+        sigma_min = self.default_sigma_min if sigma_min is None else sigma_min
+        if not 0 <= sigma_min < sigma:
+            raise ConfigError(f"model.sigma ({sigma}) must be above model.sigma_min ({sigma_min}), which is >= 0")
+        size = {"per-pixel": shape, "per-channel": (shape[0], 1, 1), "isotropic": (1, 1, 1)}[mode]  # over C, H, W
+        log_sigma = torch.full(size, math.log(sigma - sigma_min))
+        self.sigma_min = sigma_min
         if learn_sigma:
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
 
+    def log_scale(self) -> torch.Tensor:
+        """log sigma, broadcastable over [C, H, W]: log(sigma_min + exp(log_sigma))."""
+        if self.sigma_min == 0:
+            return self.log_sigma
+        return torch.logaddexp(self.log_sigma, torch.tensor(math.log(self.sigma_min), dtype=self.log_sigma.dtype))
+
     def log_prob(self, x, out):
-        z = (x - out) * torch.exp(-self.log_sigma)
-        return (-0.5 * z**2 - self.log_sigma - 0.5 * math.log(2 * math.pi)).sum(DATA_DIMS)
+        log_sigma = self.log_scale()
+        z = (x - out) * torch.exp(-log_sigma)
+        return (-0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)).sum(DATA_DIMS)
 
     def mean(self, out):
         return out
+
+
+@LIKELIHOODS.register("dequantized-gaussian")
+class DequantizedGaussian(Gaussian):
+    """A Gaussian density of uniformly dequantized 8-bit data: x = k / 255 is scored at y = (k + u) / 256,
+    u ~ U(0, 1) per pixel, so -log p(y) + D ln 256 bounds the 8-bit NLL from above (Theis et al. 2016, eq. 6-7):
+    bits per dimension under ``dequantized-8bit`` compare with the flow and PixelCNN literature's.
+
+    u is drawn inside :meth:`log_prob`, from :mod:`vaelab.noise`: afresh at every training step as a pure function of
+    (seed, step, example), so a resumed or DDP run draws the same u, and once per (sample of z, example) elsewhere.
+    The encoder sees the 8-bit image, so (u, z) are drawn together from U(0, 1)^D q(z|x): the ELBO bounds
+    log P(k) + D ln 256, and the importance-sampled NLL (one u per sample) converges to the 8-bit NLL itself
+    (-log P(k) = -log E_u p((k + u) / 256) - D ln 256) as K grows. AIS holds each chain's u fixed.
+
+    sigma_min defaults to 1 / (256 sqrt 12), the standard deviation of u / 256: the variance of dequantized data is at
+    least that of its noise, so no smaller sigma ever fits it better, and the bound removes nothing attainable."""
+
+    bpd_convention = "dequantized-8bit"
+    needs_convention = True
+    default_sigma_min = 1 / (256 * math.sqrt(12))
+
+    def log_prob(self, x, out):
+        u = noise.rand(out.shape, batch_dim=out.dim() - 4, device=out.device, dtype=out.dtype)  # one per sample
+        return super().log_prob(((x * 255).round() + u) / 256, out)
+
+    def mean(self, out):
+        """The Gaussian's mean carried back to the 8-bit scale: k = floor(256 y) has mean 256 E[y] - 1/2 for a
+        smooth density, clamped to [0, 1]."""
+        return ((256 * out - 0.5) / 255).clamp(0, 1)

@@ -27,15 +27,16 @@ LOG_2PI = math.log(2 * math.pi)
 
 def linear_gaussian_parts(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """(W [D, d], b [D], psi [D]) of a VAE whose p(x) is the Gaussian N(b, W W^T + diag(psi)): a standard normal
-    prior, a decoder that is one linear map, a Gaussian likelihood, no label; else None. Float64."""
+    prior, a decoder that is one linear map, a Gaussian likelihood at the data's values (not a dequantized one), no
+    label; else None. Float64."""
     decoder = getattr(model, "decoder", None)
     if not (isinstance(model, VAE) and not model.conditional and isinstance(model.prior, StandardNormal)
-            and isinstance(decoder, MLPDecoder) and isinstance(model.likelihood, Gaussian)):
+            and isinstance(decoder, MLPDecoder) and type(model.likelihood) is Gaussian):
         return None
     linears = [m for m in decoder.modules() if not isinstance(m, (MLPDecoder, nn.Sequential))]
     if len(linears) != 1 or not isinstance(linears[0], nn.Linear):
         return None
-    psi = torch.exp(2 * model.likelihood.log_sigma.detach().double()).expand(decoder.shape).flatten()
+    psi = torch.exp(2 * model.likelihood.log_scale().detach().double()).expand(decoder.shape).flatten()
     return linears[0].weight.detach().double(), linears[0].bias.detach().double(), psi
 
 

@@ -117,6 +117,7 @@ class PixelCNNLikelihood(nn.Module):
 
     eval_batch_size = 25  # examples per evaluation pass: its gated activations ran 2.7-2.9x slower at 1000
     bpd_convention = "binary"  # a pmf over binary pixels (vaelab.eval.bpd)
+    binary = True  # grey images are binarized for it (data.binarize)
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int, dim: int = 32, layers: int = 5, kernel: int = 7):
         super().__init__()

@@ -30,8 +30,10 @@ class ResidualBlock(nn.Module):
 
 
 @VQ_NETWORKS.register("vq-conv")
-def conv_networks(channels: int, hidden: int, dim: int, residual_hidden: int) -> tuple[nn.Module, nn.Module]:
-    """The seed's model: two stride-2 4x4 convolutions down (28 -> 14 -> 7), a 3x3 to D channels; mirrored up."""
+def conv_networks(channels: int, hidden: int, dim: int, residual_hidden: int, out_channels: int | None = None
+                  ) -> tuple[nn.Module, nn.Module]:
+    """The seed's model: two stride-2 4x4 convolutions down (28 -> 14 -> 7), a 3x3 to D channels; mirrored up, to
+    ``out_channels`` (the likelihood's parameters per pixel; default ``channels``)."""
     encoder = nn.Sequential(nn.Conv2d(channels, hidden, 4, 2, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 4, 2, 1),
                             nn.ReLU(), nn.Conv2d(hidden, dim, 3, 1, 1))
     decoder = nn.Sequential(nn.ConvTranspose2d(dim, hidden, 4, 2, 1), nn.ReLU(),
@@ -40,15 +42,17 @@ def conv_networks(channels: int, hidden: int, dim: int, residual_hidden: int) ->
 
 
 @VQ_NETWORKS.register("vq-residual")
-def residual_networks(channels: int, hidden: int, dim: int, residual_hidden: int) -> tuple[nn.Module, nn.Module]:
-    """§4.1: two stride-2 4x4 convolutions, two residual blocks, a 1x1 to D (32x32 -> 8x8, 64x64 -> 16x16)."""
+def residual_networks(channels: int, hidden: int, dim: int, residual_hidden: int, out_channels: int | None = None
+                      ) -> tuple[nn.Module, nn.Module]:
+    """§4.1: two stride-2 4x4 convolutions, two residual blocks, a 1x1 to D (32x32 -> 8x8, 64x64 -> 16x16); the
+    decoder mirrors it up to ``out_channels`` (default ``channels``)."""
     encoder = nn.Sequential(nn.Conv2d(channels, hidden, 4, 2, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 4, 2, 1),
                             ResidualBlock(hidden, residual_hidden), ResidualBlock(hidden, residual_hidden), nn.ReLU(),
                             nn.Conv2d(hidden, dim, 1))
     decoder = nn.Sequential(nn.Conv2d(dim, hidden, 3, padding=1), ResidualBlock(hidden, residual_hidden),
                             ResidualBlock(hidden, residual_hidden), nn.ReLU(),
                             nn.ConvTranspose2d(hidden, hidden, 4, 2, 1), nn.ReLU(),
-                            nn.ConvTranspose2d(hidden, channels, 4, 2, 1))
+                            nn.ConvTranspose2d(hidden, out_channels or channels, 4, 2, 1))
     return encoder, decoder
 
 

@@ -22,7 +22,7 @@ from .trainer import Trainer, load_run_data
 @torch.no_grad()
 def encode_codes(model: nn.Module, split: Split, batch_size: int = 500) -> Split:
     device = next(model.parameters()).device
-    codes = [model.encode(x).cpu() for _, x, _ in batches(split, batch_size, device, False)]
+    codes = [model.encode(x).cpu() for _, x, _, _ in batches(split, batch_size, device, False)]
     return Split(torch.cat(codes), split.y)
 
 

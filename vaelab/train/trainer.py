@@ -25,6 +25,7 @@ from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
 from ..durable import warn
 from ..eval import evaluate
+from ..eval.bpd import check_data
 from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
 from ..rundir import RunDir, RunDirError
@@ -51,7 +52,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
     afresh at each step)."""
     d = cfg.data
     options = {k: v for k, v in (("size", d.image_size), ("crop", d.crop), ("channels", d.channels),
-                                 ("train_size", d.train_size), ("test_size", d.test_size)) if v is not None}
+                                 ("train_size", d.train_size), ("test_size", d.test_size),
+                                 ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
@@ -112,6 +114,7 @@ class Trainer:
 
         torch.manual_seed(t.seed)  # weight initialization
         self.model = build_model(cfg, self.facts).to(self.device)
+        self._check_likelihood()
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, betas=(t.adam_beta1, 0.999),
                                     weight_decay=t.weight_decay,
@@ -155,6 +158,17 @@ class Trainer:
             raise ConfigError(f"{self.run.path} was trained on data of shape {recorded.get('shape')} with "
                               f"{recorded.get('num_classes')} classes; its dataset now gives shape {now['shape']} with "
                               f"{now['num_classes']} classes (a changed data option or data directory?)")
+
+    def _check_likelihood(self) -> None:
+        """Binarization is for likelihoods of binary pixels, and an 8-bit likelihood takes 8-bit images only."""
+        likelihood = getattr(self.model, "likelihood", None)
+        if likelihood is None:
+            return
+        mode = self.cfg.data.binarize
+        if mode != "none" and not likelihood.binary and not self.data.binary:
+            raise ConfigError(f"data.binarize={mode} draws binary pixels for a Bernoulli likelihood; "
+                              f"model.likelihood={self.cfg.model.likelihood} models grey values: set data.binarize=none")
+        check_data(self.model, self.data.train.x, f"the {self.cfg.data.name} training images")
 
     @staticmethod
     def _zero_sums() -> dict[str, list[float]]:

@@ -26,13 +26,15 @@ def vq_samples(model: nn.Module, prior: nn.Module, grid: tuple[int, int], n: int
 
 
 @torch.no_grad()
-def reconstructions(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, nrow: int = 8
-                    ) -> tuple[torch.Tensor, int]:
-    """Rows of originals, each followed by a row of their reconstructions."""
+def reconstructions(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, nrow: int = 8,
+                    images: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """Rows of originals, each followed by a row of the reconstructions of x. ``images``: the originals to show, when
+    x is not what the dataset holds (binary draws of grey ``images``: a binarized split's ``images``); default x."""
     y = y if model.conditional else None
     x_hat = model.reconstruct(x, y)
+    shown = x if images is None else images
     n = len(x) - len(x) % nrow or len(x)
-    pairs = torch.stack([x[:n].unflatten(0, (-1, nrow)), x_hat[:n].unflatten(0, (-1, nrow))], 1)  # [R, 2, nrow, ...]
+    pairs = torch.stack([shown[:n].unflatten(0, (-1, nrow)), x_hat[:n].unflatten(0, (-1, nrow))], 1)  # [R, 2, nrow, ...]
     return pairs.flatten(0, 2), min(nrow, n)
 
 

@@ -26,7 +26,9 @@ if missing:
                 evaluate_run(r.path)
         st.rerun()
 
-SHOWN = ("nelbo", "recon", "kl", "nll", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity", "codes_used")
+QUALITY = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
+SHOWN = ("nelbo", "recon", "kl", "nll", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity",
+         "codes_used", *QUALITY)
 table = {"model": {}, "dataset": {}, "beta": {}, "latent / codes": {}}
 for r in selected:
     with ui.errors_shown(stop=False):
@@ -38,7 +40,16 @@ for r in selected:
         value = (r.eval() or {}).get(key)
         if value is not None:
             table.setdefault(MEASURES[key].heading, {})[r.name] = f"{value:.4g}" if isinstance(value, float) else str(value)
+    quality = (r.eval() or {}).get("sample_quality")
+    if quality:
+        net = quality["features"]
+        table.setdefault("sample-quality features", {})[r.name] = f"{net['name']} ({net['sha256'][:12]})"
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
+shown = [key for key in QUALITY if MEASURES[key].heading in table]
+if shown:
+    st.caption("  \n".join(f"**{MEASURES[key].heading}**: {MEASURES[key].help}" for key in shown) + "  \nSample "
+               "quality compares only between runs scored with the same feature network (`vaelab eval DIR "
+               "--sample-quality`).")
 
 st.subheader("rate and distortion")
 points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected

@@ -54,16 +54,16 @@ elif view == "reconstructions" and test is not None:
     start = st.number_input("first test image", 0, max(0, len(test) - 8), 0)
     n = st.select_slider("images", [8, 16, 32, 64], 32)
     part = test.take(torch.arange(start, min(start + n, len(test))))
-    ui.show_images(*reconstructions(model, part.x, part.y), caption="rows of originals, each above its "
-                   "reconstruction (the decoder's mean at the posterior mean)")
+    ui.show_images(*reconstructions(model, part.x, part.y, images=part.images),
+                   caption="rows of originals, each above its reconstruction (the decoder's mean at the posterior mean)")
 
 elif view == "traversal":
     sources = (["test image"] if test is not None else []) + ["uploaded image", "prior mean (z = 0)"]
     source = st.radio("start from", sources, horizontal=True)
-    x = y = None
+    x = y = original = None
     if source == "test image":
         i = st.number_input("test image", 0, len(test) - 1, 0)
-        x, y, key = test.x[i:i + 1], label_of(i), f"test{i}"
+        x, y, key, original = test.x[i:i + 1], label_of(i), f"test{i}", test.images[i:i + 1]
     elif source == "uploaded image":
         c, h, w = info.facts.shape
         upload = st.file_uploader(f"a {w}x{h} {'colour' if c == 3 else 'grey'} image",
@@ -71,7 +71,7 @@ elif view == "traversal":
         if upload is None:
             st.stop()
         with ui.errors_shown():
-            x = image_tensor(upload.getvalue(), upload.name, info.facts.shape)
+            x = original = image_tensor(upload.getvalue(), upload.name, info.facts.shape)
         if model.conditional:
             y = torch.tensor([st.selectbox("its class", range(model.num_classes))])
         key = f"upload-{upload.file_id}"
@@ -91,8 +91,8 @@ elif view == "traversal":
         z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, start, 0.05,
                               key=f"{info.name}-{key}-z{d}")
     with picture:
-        if x is not None:
-            ui.show_images(x, 1, caption="the image")
+        if original is not None:
+            ui.show_images(original, 1, caption="the image")
         ui.show_images(decode_edited(model, z0, z[None], y), 1, caption="decoded from the sliders")
     with st.expander("traversal grid: each row sweeps one dimension from -3 to 3, the others at the image's code"):
         ui.show_images(*code_traversal(model, z0, y, order[:shown], 9, 3.0))
@@ -103,7 +103,7 @@ elif view == "interpolation" and test is not None:
     j = b.number_input("to test image", 0, len(test) - 1, 1)
     n = steps.slider("steps", 3, 20, 10)
     images, nrow = interpolation(model, test.x[i:i + 1], test.x[j:j + 1], n, label_of(i), label_of(j))
-    ui.show_images(torch.cat([test.x[i:i + 1], images, test.x[j:j + 1]]), nrow + 2,
+    ui.show_images(torch.cat([test.images[i:i + 1], images, test.images[j:j + 1]]), nrow + 2,
                    caption="the two images at the ends; between them, decoded points on the line between their "
                            "posterior means")
 

@@ -17,7 +17,7 @@ if not runs:
             f"{root}/NAME`.")
     st.stop()
 
-HEADLINE = ("nelbo", "recon", "kl", "nll", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used")
+HEADLINE = ("nelbo", "recon", "kl", "nll", "mse", "psnr", "ssim", "active_units", "perplexity", "codes_used", "fid")
 rows = []
 for r in runs:
     records = r.run.records() if r.error is None else []

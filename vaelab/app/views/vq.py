@@ -23,14 +23,14 @@ e.metric("SSIM", f"{ev['ssim']:.3f}")
 st.pyplot(code_usage_figure(ev["code_counts"]))
 
 start = st.number_input("first test image", 0, max(0, len(test) - 8), 0)
-x = test.x[start:start + 8]
+x, images = test.x[start:start + 8], test.images[start:start + 8]
 left, right = st.columns(2)
 with left:
     st.subheader("code maps")
-    st.pyplot(code_maps_figure(x, model.encode(x), K))
+    st.pyplot(code_maps_figure(images, model.encode(x), K))
 with right:
     st.subheader("reconstructions")
-    ui.show_images(*reconstructions(model, x, nrow=8), caption="originals above their reconstructions")
+    ui.show_images(*reconstructions(model, x, nrow=8, images=images), caption="originals above their reconstructions")
 
 st.subheader("samples from the code prior")
 prior = run_info(info.path, info.path / "prior")
