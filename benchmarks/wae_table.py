@@ -7,10 +7,12 @@ cross-entropy on grey pixels). Each row prints, on the first ``--test-size`` tes
 per pixel, PSNR and SSIM; ``mmd``, the MMD between codes z ~ q(z|x) and prior draws (vaelab.eval.CodeSample: how
 close the aggregate posterior is to the prior); ``sample_mmd``, the same unbiased MMD between ``--test-size``
 samples and as many test images in pixel space (IMQ kernels scaled by the median distance: a kernel two-sample
-statistic, lower is closer to the data; not FID); and FID / KID / precision / recall once vaelab has them (null
-until then). Sample grids go to ``--out``/<row>/samples.png. One torch thread by default (``--threads``).
+statistic, lower is closer to the data; not FID); and FID / KID / precision / recall / density / coverage of
+``--quality-n`` samples against the whole test split on vaelab's MNIST feature network (`vaelab features train
+--dataset mnist` first; its name and SHA-256 are printed with the table). Sample grids go to
+``--out``/<row>/samples.png. One torch thread by default (``--threads``).
 
-    python benchmarks/wae_table.py [--steps 1000] [--hidden 256] [--test-size 1000] [--out runs/wae-table]
+    python benchmarks/wae_table.py [--steps 1000] [--hidden 256] [--test-size 1000] [--quality-n 10000]
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import torch
 
 from vaelab import noise
 from vaelab.config import RunConfig
-from vaelab.eval import evaluate
+from vaelab.eval import evaluate, quality
+from vaelab.features import FeatureNetwork, load_network
 from vaelab.models import MODELS
 from vaelab.objectives.mmd import WAE_SCALES, mmd_u, squared_distances
 from vaelab.train import Trainer
@@ -60,9 +63,11 @@ def sample_mmd(model, test: torch.Tensor, seed: int = 0) -> float:
     return mmd_u(x, y, "imq", [median / (2 * y.shape[1]) * s for s in WAE_SCALES]).item()
 
 
-def sample_quality(model, test: torch.Tensor) -> dict:
-    """FID / KID / precision / recall with vaelab's MNIST feature network: not in vaelab yet (null)."""
-    return {"fid": None, "kid": None, "precision": None, "recall": None}
+def sample_quality(model, net: FeatureNetwork, test: torch.Tensor, n: int) -> dict:
+    """FID, KID, precision/recall, density/coverage of ``n`` samples against the ``test`` images
+    (:func:`vaelab.eval.quality.sample_quality`), on feature network ``net``."""
+    q = quality.sample_quality(net, lambda k, y: model.sample(k), test, n)
+    return {k: q[k] for k in ("fid", "kid", "precision", "recall", "density", "coverage")}
 
 
 def main() -> None:
@@ -71,10 +76,12 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1, help="torch threads (tiny MLPs run fastest on one)")
+    p.add_argument("--quality-n", type=int, default=10_000, help="samples scored by FID/KID/precision/recall")
     p.add_argument("--out", default="runs/wae-table")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    net = load_network("mnist-cnn")
     rows = []
     for name in args.rows:
         model_name, sets = ROWS[name]
@@ -88,10 +95,11 @@ def main() -> None:
         save_grid(model.sample(64), out / "samples.png", 8)
         row = {"row": name, "model": model_name, "steps": args.steps, "train_s": round(train_s, 1),
                "mse": ev["mse"], "psnr": ev["psnr"], "ssim": ev["ssim"], "mmd": ev["mmd"],
-               "sample_mmd": sample_mmd(model, test.x), **sample_quality(model, test.x)}
+               "sample_mmd": sample_mmd(model, test.x),
+               **sample_quality(model, net, trainer.data.test.x, args.quality_n)}
         rows.append(row)
         emit(row)
-    emit({"machine": machine(), "rows": rows})
+    emit({"machine": machine(), "features": net.info, "rows": rows})
 
 
 if __name__ == "__main__":
