@@ -28,7 +28,7 @@ from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
-from .measures import MEASURES
+from .measures import MEASURES, SAMPLE_QUALITY
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
@@ -200,7 +200,7 @@ def quality_rows(result: dict, features: dict) -> list[tuple[str, object]]:
     """The sample-quality lines of a table: FID, KID +- its std over subsets, IS +- its std, precision, recall,
     density, coverage, with MEASURES' arrows; then the feature network they were made with."""
     rows = []
-    for key in QUALITY_SHOWN:
+    for key in SAMPLE_QUALITY:
         if key in result:
             spread = result.get(f"{key}_std")
             rows.append((MEASURES[key].heading, result[key] if spread is None else
@@ -211,12 +211,9 @@ def quality_rows(result: dict, features: dict) -> list[tuple[str, object]]:
     return rows
 
 
-QUALITY_SHOWN = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
-
-
 def _explain_quality(result: dict) -> None:
     """Under the table, one line for each sample-quality figure in it: what it is and which way is better."""
-    for key in QUALITY_SHOWN:
+    for key in SAMPLE_QUALITY:
         if key in result:
             print(f"  {MEASURES[key].label}: {MEASURES[key].help}")
 

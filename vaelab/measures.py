@@ -108,6 +108,9 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
 ]}
 
 
+SAMPLE_QUALITY = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")  # in this order
+
+
 def measure(key: str) -> Measure:
     """The measure of ``key`` (a logged ``kl_2`` or a ``val/recon`` reads as its base), or a plain one."""
     base = key.split("/")[-1]

@@ -5,7 +5,7 @@ import streamlit as st
 from vaelab.api import evaluate_run
 from vaelab.app import ui
 from vaelab.app.runs import find_runs
-from vaelab.measures import MEASURES
+from vaelab.measures import MEASURES, SAMPLE_QUALITY
 from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
 
 st.title("Compare")
@@ -26,9 +26,8 @@ if missing:
                 evaluate_run(r.path)
         st.rerun()
 
-QUALITY = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")
 SHOWN = ("nelbo", "recon", "kl", "nll", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "perplexity",
-         "codes_used", *QUALITY)
+         "codes_used", *SAMPLE_QUALITY)
 table = {"model": {}, "dataset": {}, "beta": {}, "latent / codes": {}}
 for r in selected:
     with ui.errors_shown(stop=False):
@@ -45,7 +44,7 @@ for r in selected:
         net = quality["features"]
         table.setdefault("sample-quality features", {})[r.name] = f"{net['name']} ({net['sha256'][:12]})"
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
-shown = [key for key in QUALITY if MEASURES[key].heading in table]
+shown = [key for key in SAMPLE_QUALITY if MEASURES[key].heading in table]
 if shown:
     st.caption("  \n".join(f"**{MEASURES[key].heading}**: {MEASURES[key].help}" for key in shown) + "  \nSample "
                "quality compares only between runs scored with the same feature network (`vaelab eval DIR "
