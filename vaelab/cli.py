@@ -11,7 +11,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -565,7 +567,22 @@ def parser() -> argparse.ArgumentParser:
 ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
 
 
+class _Interrupts:
+    """Whether Ctrl-C came: a KeyboardInterrupt inside a library's import can leave it half-initialized, and the
+    next import then fails with any error (a RecursionError in torch's), which is the interrupt's doing, not a bug."""
+
+    came = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.came = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler and threading.current_thread() is \
+            threading.main_thread():
+        signal.signal(signal.SIGINT, _Interrupts.handler)
     args = parser().parse_args(argv)
     debug = args.debug or os.environ.get("VAELAB_DEBUG", "") not in ("", "0")
     finished = False
@@ -582,17 +599,23 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"stopped at step {e.step}: the last checkpoint is kept (continue with "
                          f"`{args.resume_command}`)", debug, 130, "")
         except KeyboardInterrupt:
-            hint = getattr(args, "resume_command", None)
-            resumable = hint and (Path(args.resume_dir) / "config.yaml").exists()
-            return _fail("interrupted" + (f"; continue with `{hint}`" if resumable else ""), debug, 130, "")
+            return _interrupted(args, debug)
         except OSError as e:  # the disk, outside the run directory's own checks (a read-only output folder)
             where = f"{e.filename}: " if e.filename else ""
             return _fail(f"{where}{e.strerror or e}", debug, 2)
         except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+            if _Interrupts.came:
+                return _interrupted(args, debug)
             return _fail(f"unexpected {type(e).__name__}: {e} (this is a bug in vaelab; `--debug` shows where)", debug,
                          1, "internal ")
         finally:
             teardown(finished)
+
+
+def _interrupted(args, debug: bool) -> int:
+    hint = getattr(args, "resume_command", None)
+    resumable = hint and (Path(args.resume_dir) / "config.yaml").exists()
+    return _fail("interrupted" + (f"; continue with `{hint}`" if resumable else ""), debug, 130, "")
 
 
 def _fail(message: str, debug: bool, code: int, kind: str = "") -> int:
