@@ -3,9 +3,24 @@ import os as _os
 import sys as _sys
 
 
+_interrupts: list[int] = []  # Ctrl-Cs received by the `vaelab` command
+
+
+def interrupted() -> bool:
+    """Whether the ``vaelab`` command received Ctrl-C: a KeyboardInterrupt inside a library's import can leave it
+    half-initialized, and the next import then fails with any error (seen: a RecursionError in torch's, a ValueError
+    in matplotlib's), which is the interrupt's doing, not a bug."""
+    return bool(_interrupts)
+
+
+def _on_sigint(signum, frame):
+    _interrupts.append(signum)
+    raise KeyboardInterrupt
+
+
 def _quiet_interrupt(kind, value, tb, _show=_sys.excepthook):
     """Ctrl-C while the ``vaelab`` command is still importing (before its main can catch it): one line, exit 130."""
-    if issubclass(kind, KeyboardInterrupt):
+    if issubclass(kind, KeyboardInterrupt) or _interrupts:
         print("vaelab: interrupted during start-up; nothing was written", file=_sys.stderr, flush=True)
         _os._exit(130)
     _show(kind, value, tb)
@@ -13,7 +28,10 @@ def _quiet_interrupt(kind, value, tb, _show=_sys.excepthook):
 
 # The command line: the `vaelab` script, or `python -m vaelab...` (argv[0] is "-m" while its package is imported).
 if _sys.argv and (_sys.argv[0] == "-m" or _os.path.basename(_sys.argv[0]) == "vaelab"):
+    import signal as _signal
+
     _sys.excepthook = _quiet_interrupt
+    _signal.signal(_signal.SIGINT, _on_sigint)
 
 import torch as _torch  # noqa: E402
 

@@ -11,9 +11,7 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import interrupted
 from .api import compare_images, evaluate_run, load_run
 from .check import check_run
 from .checkpoint import CheckpointError
@@ -567,22 +566,7 @@ def parser() -> argparse.ArgumentParser:
 ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
 
 
-class _Interrupts:
-    """Whether Ctrl-C came: a KeyboardInterrupt inside a library's import can leave it half-initialized, and the
-    next import then fails with any error (a RecursionError in torch's), which is the interrupt's doing, not a bug."""
-
-    came = False
-
-    @classmethod
-    def handler(cls, signum, frame):
-        cls.came = True
-        raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler and threading.current_thread() is \
-            threading.main_thread():
-        signal.signal(signal.SIGINT, _Interrupts.handler)
     args = parser().parse_args(argv)
     debug = args.debug or os.environ.get("VAELAB_DEBUG", "") not in ("", "0")
     finished = False
@@ -604,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             where = f"{e.filename}: " if e.filename else ""
             return _fail(f"{where}{e.strerror or e}", debug, 2)
         except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback with --debug
-            if _Interrupts.came:
+            if interrupted():
                 return _interrupted(args, debug)
             return _fail(f"unexpected {type(e).__name__}: {e} (this is a bug in vaelab; `--debug` shows where)", debug,
                          1, "internal ")
