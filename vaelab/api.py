@@ -15,6 +15,7 @@ from .data.base import SPLITS
 from .data.images import ImageOptions, find_images, read_images
 from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
 from .eval.bpd import bits_per_dim, bpd_convention
+from .eval.representation import representation_scores
 from .eval.quality import FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches, scores
 from .features import FeatureNetwork, load_network, network_name
 from .measures import MEASURES
@@ -40,7 +41,9 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     it, the negative ELBO in bits per dimension (``nelbo_bpd``, an upper bound on ``bpd``); a VQ-VAE with a code
     prior: the prior's bits per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling /
     AIS, the gap, and bits per dimension where a ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a
-    linear-Gaussian VAE: the exact ``nll_exact`` (:mod:`vaelab.models.linear`); with ``sample_quality``:
+    linear-Gaussian VAE: the exact ``nll_exact`` (:mod:`vaelab.models.linear`); an unconditional model with
+    continuous latents on labelled data: k-means NMI/ARI of its posterior means against the labels and a linear
+    probe's accuracy (:mod:`vaelab.eval.representation`); with ``sample_quality``:
     :func:`run_sample_quality` of ``n_samples`` samples on network ``features``."""
     cfg, model = load_run(path, checkpoint, device)
     if nll_samples or ais_steps:
@@ -57,6 +60,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
+    if model.family.latent == "continuous" and not model.conditional and dataset.num_classes >= 2:
+        result |= representation_scores(model, dataset.train, data, dataset.num_classes, seed)
     if linear_gaussian_parts(model) is not None:
         result["nll_exact"] = -exact_log_px(model, data.x).mean().item()
     if nll_samples:

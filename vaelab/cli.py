@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, check, fid, features, app.
+disentangle, arithmetic, check, fid, features, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -34,6 +34,7 @@ from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
+from .studies.arithmetic import Arithmetic, parse_strength
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
 from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
@@ -253,7 +254,7 @@ def cmd_features(args) -> None:
 
 
 EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
-              "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
+              "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:
@@ -399,6 +400,28 @@ def cmd_traverse(args) -> None:
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 
 
+def cmd_arithmetic(args) -> None:
+    """Attribute vectors (White 2016): list them, draw images moved along one (--add), or an analogy a - b + c."""
+    study = Arithmetic(args.run, args.checkpoint, args.split, seed=args.seed, device=args.device)
+    if not args.add and not args.analogy:
+        print(f"attributes of {study.cfg.data.name} ({len(study.z)} examples), with the length of each vector:")
+        for name, v in study.vectors.items():
+            print(f"  {name:<24} {v.norm().item():.3f}")
+        print("draw one with --add NAME, or an analogy with --analogy A B C (attribute names or img:N)")
+        return
+    if args.add:  # --add and --analogy exclude each other
+        lo, hi = parse_strength(args.strength)
+        index = torch.arange(min(args.n, len(study.z)))
+        images, nrow = study.add(args.add, torch.linspace(lo, hi, args.steps), index)
+        name = "".join(c if c.isalnum() else "_" for c in args.add)
+        print(f"wrote {save_grid(images, _out(args, f'arithmetic_{name}.png'), nrow)} (rows: an image, then it "
+              f"moved along {args.add!r} at strengths {lo:g} to {hi:g})")
+    if args.analogy:
+        images, nrow = study.analogy(*args.analogy)
+        a, b, c = args.analogy
+        print(f"wrote {save_grid(images, _out(args, 'analogy.png'), nrow)} ({a}, {b}, {c}, then {a} - {b} + {c})")
+
+
 APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
@@ -540,6 +563,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--dims", type=count(1), default=10, help="how many latent dimensions (those with most KL)")
     v.add_argument("--steps", type=count(2), default=9)
     v.add_argument("--span", type=number(0, strict=True), default=3.0)
+    ar = run_command("arithmetic", cmd_arithmetic, "attribute vectors (White 2016): list them, move images along "
+                     "one (--add), draw an analogy (--analogy)")
+    what = ar.add_mutually_exclusive_group()
+    what.add_argument("--add", metavar="ATTR", help="an attribute: a class (3), a CelebA attribute (Smiling), a factor "
+                    "(scale); without --add and --analogy the attributes are listed")
+    ar.add_argument("--strength", default="0..2", help="A..B: the strengths drawn (default 0..2)")
+    ar.add_argument("--steps", type=count(2), default=6, help="strengths between A and B (default 6)")
+    ar.add_argument("--n", type=count(1), default=8, help="images moved, the first of the split (default 8)")
+    what.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"), help="draw A - B + C: attribute names (their "
+                    "examples' mean code) or img:N (the split's N-th image)")
     k = command("check", cmd_check, "read everything in a run directory: what is damaged, and what to do "
                 "(exit code 1 when anything is)")
     k.add_argument("run", help="run directory")
