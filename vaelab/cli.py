@@ -78,6 +78,8 @@ def train_config(args) -> RunConfig:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
         flags.setdefault("objective", {})["k"] = args.k
+    if args.labels is not None:
+        flags["data"]["labels"] = args.labels
 
     def layered(base: RunConfig) -> RunConfig:
         return base.override(MODELS.get(name).presets).override(patch).override(flags).set(args.set)
@@ -91,7 +93,7 @@ def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--seed": args.seed, "--overwrite": args.overwrite or None}
+                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
@@ -254,7 +256,7 @@ def cmd_features(args) -> None:
 
 
 EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
-              "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
+              "class_error", "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:
@@ -506,6 +508,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--objective", help=f"{' | '.join(OBJECTIVES)} (default: the model's; `vaelab list` says which "
                    "trains which model)")
     t.add_argument("--k", type=count(1), help="samples of z per example for the objective (default 1)")
+    t.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): keep the labels of N training "
+                   "examples, balanced across classes (data.labels)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")

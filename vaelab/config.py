@@ -56,6 +56,8 @@ class DataConfig:
     # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
+    labels: int | None = None  # semi-supervised (M2): keep the labels of this many training examples, balanced
+    # across classes and drawn by data.seed; the others are unlabelled (y = -1; vaelab.data.semi)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class ModelConfig:
     # 1 / (256 sqrt 12), the dequantization noise's own standard deviation)
     mixtures: int = 1  # discretized-logistic: logistic components per pixel (PixelCNN++ uses 10 for CIFAR-10)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
+    classifier: bool = False  # M2 (Kingma et al. 2014): a classifier q(y|x) beside the CVAE, model.arch's encoder
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
     posterior: str = field(default="gaussian", metadata=choices("posterior"))  # gaussian | planar | iaf
@@ -240,6 +243,7 @@ class RunConfig:
                  ("data.data_dir", self.data.data_dir is None or self.data.data_dir.strip() != "",
                   "a folder (or null: the standard places)"),
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
+                 ("data.labels", self.data.labels is None or self.data.labels >= 1, ">= 1 (or null: all labelled)"),
                  ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
                  ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
                  ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),

@@ -70,6 +70,9 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("probe_accuracy", "linear probe accuracy", "fraction", "higher",
             "Test accuracy of a logistic-regression classifier on the standardized posterior means, trained on "
             "the train split's"),
+    Measure("class_error", "classification error", "fraction", "lower",
+            "The fraction of examples whose most probable class under the model's classifier q(y|x) is wrong "
+            "(M2, Kingma et al. 2014)"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),

@@ -23,6 +23,7 @@ from .. import checkpoint, device, noise
 from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
+from ..data.semi import semi_supervised
 from ..durable import warn
 from ..eval import evaluate
 from ..eval.bpd import check_data
@@ -47,7 +48,8 @@ class Stopped(KeyboardInterrupt):
 
 
 def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
-    """The run's dataset with its fixed binarization applied. ``evaluation``: every split binarized as the run was
+    """The run's dataset with its fixed binarization applied (and with ``data.labels``, most training labels hidden:
+    :func:`~vaelab.data.semi.semi_supervised`). ``evaluation``: every split binarized as the run was
     trained, the train split of a dynamically binarized run by one fixed draw (for training it stays grey, drawn
     afresh at each step)."""
     d = cfg.data
@@ -55,6 +57,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
                                  ("train_size", d.train_size), ("test_size", d.test_size),
                                  ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
+    if d.labels is not None:  # semi-supervised: most training labels hidden (y = -1)
+        data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
 
@@ -84,7 +88,8 @@ class _StopRequests:
 
 def epoch_line(r: dict, epochs: int) -> str:
     best = " (best)" if r["val/loss"] == r["val/best_loss"] else ""
-    shown = ("val/recon", "val/sse", "val/kl", "val/mmd", "val/active_units", "val/perplexity", "val/codes_used", *SCHEDULE_KEYS)
+    shown = ("val/recon", "val/sse", "val/kl", "val/mmd", "val/active_units", "val/class_error", "val/perplexity",
+             "val/codes_used", *SCHEDULE_KEYS)
     extra = "".join(f"  {k.removeprefix('val/')} {r[k]:.4g}" for k in shown if k in r)
     return f"epoch {r['epoch']}/{epochs}  train loss {r['train/loss']:.2f}  val loss {r['val/loss']:.2f}{best}{extra}"
 
