@@ -280,3 +280,20 @@ def test_disentanglement_page_without_results_says_how_to_get_them(runs):
     at = open_page("disentangle", run="vae")
     assert "has no disentanglement.json yet" in at.info[0].value
     assert not [b for b in at.button if b.label.startswith("Compute")]  # digits has no ground-truth factors
+
+
+# ------------------------------------------------------------------------------------------- arithmetic
+def test_arithmetic_page_moves_images_along_an_attribute(runs):
+    at = open_page("arithmetic", run="vae")
+    assert widget(at.selectbox, "attribute").options == [str(c) for c in range(10)]
+    before = image_urls(at)
+    assert len(before) == 2  # the moved images and the analogy
+    widget(at.selectbox, "attribute").set_value("7").run()
+    assert not at.exception and image_urls(at)[0] != before[0]
+    widget(at.text_input, "minus b").set_value("img:9999").run()
+    assert any("img:N with N from 0 to 296" in e.value for e in at.error)
+
+
+def test_arithmetic_page_refuses_a_conditional_run(runs):
+    at = open_page("arithmetic", run="cvae")
+    assert any("conditional model" in e.value for e in at.error)
