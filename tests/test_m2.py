@@ -103,3 +103,5 @@ def test_m2_learns_to_classify_from_50_labels(tmp_path, capsys):
     result = json.loads((run / "eval.json").read_text())
     assert "class_error" in result["metrics"] and "nmi" not in result  # a conditional model: no clustering of z
     assert result["class_error"] < 0.6  # chance: 0.9 (0.42 measured after 3 epochs)
+    assert main(["eval", str(run), "--split", "train"]) == 0  # evaluation sees every label (no y = -1)
+    assert json.loads((run / "eval.json").read_text())["n"] == 1300  # the split, no labelled rows repeated

@@ -49,11 +49,8 @@ def probe_accuracy(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
 def representation_scores(model: nn.Module, train: Split, split: Split, num_classes: int, seed: int = 0,
                           n: int = REPRESENTATION_EXAMPLES) -> dict[str, float]:
     """``nmi``, ``ari`` (k-means on the posterior means of the first ``n`` examples of ``split``) and
-    ``probe_accuracy`` (a linear probe trained on the first ``n`` labelled examples of ``train``, tested on those of
-    ``split``); the images as the model sees them (``x``). Training examples labelled -1 (unlabelled) are left
-    out."""
-    labelled = train.y >= 0
-    z_train = posterior_means(model, train.x[labelled][:n]).numpy()
-    y_train = train.y[labelled][:n].numpy()
+    ``probe_accuracy`` (a linear probe trained on the first ``n`` examples of ``train``, tested on those of
+    ``split``); the images as the model sees them (``x``)."""
+    z_train, y_train = posterior_means(model, train.x[:n]).numpy(), train.y[:n].numpy()
     z, y = posterior_means(model, split.x[:n]).numpy(), split.y[:n].numpy()
     return cluster_scores(z, y, num_classes, seed) | {"probe_accuracy": probe_accuracy(z_train, y_train, z, y)}

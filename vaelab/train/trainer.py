@@ -48,8 +48,8 @@ class Stopped(KeyboardInterrupt):
 
 
 def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
-    """The run's dataset with its fixed binarization applied (and with ``data.labels``, most training labels hidden:
-    :func:`~vaelab.data.semi.semi_supervised`). ``evaluation``: every split binarized as the run was
+    """The run's dataset with its fixed binarization applied (for training with ``data.labels``, most training labels
+    hidden: :func:`~vaelab.data.semi.semi_supervised`; evaluation sees them all). ``evaluation``: every split binarized as the run was
     trained, the train split of a dynamically binarized run by one fixed draw (for training it stays grey, drawn
     afresh at each step)."""
     d = cfg.data
@@ -57,7 +57,7 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
                                  ("train_size", d.train_size), ("test_size", d.test_size),
                                  ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
-    if d.labels is not None:  # semi-supervised: most training labels hidden (y = -1)
+    if d.labels is not None and not evaluation:  # semi-supervised training: most labels hidden (y = -1)
         data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
