@@ -118,3 +118,21 @@ def test_arithmetic_refuses_a_conditional_model(tmp_path, capsys):
     assert main(["train", "--model", "cvae", *TINY, "--steps", "2", "--out", str(run)]) == 0
     assert main(["arithmetic", str(run)]) == 2
     assert "conditional model" in capsys.readouterr().err
+
+
+def test_run_attributes_reads_celeba_style_attribute_columns(monkeypatch):
+    # a dataset whose splits carry binary attributes (CelebA's list_attr_celeba.txt): one attribute per column,
+    # preferred over its labels
+    from vaelab.config import RunConfig
+    from vaelab.data import Dataset, Split
+    from vaelab.studies import arithmetic
+
+    x = torch.rand(6, 3, 4, 4)
+    attributes = torch.tensor([[1, 0], [0, 0], [1, 1], [0, 1], [1, 0], [0, 0]])
+    split = Split(x, torch.zeros(6, dtype=torch.long), attributes=attributes)
+    data = Dataset("celeba", split, split, split, num_classes=2, binary=False, attribute_names=("Smiling", "Male"))
+    monkeypatch.setattr(arithmetic, "load_run_data", lambda cfg, evaluation: data)
+    got = arithmetic.run_attributes(RunConfig().set(["data.name=celeba"]), n=5)
+    assert list(got.has) == ["Smiling", "Male"] and torch.equal(got.x, x[:5])
+    assert got.has["Smiling"].tolist() == [True, False, True, False, True]
+    assert got.has["Male"].tolist() == [False, False, True, True, False]
