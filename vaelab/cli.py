@@ -256,7 +256,8 @@ def cmd_features(args) -> None:
 
 
 EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
-              "class_error", "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
+              "class_error", "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes",
+              "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:

@@ -43,8 +43,9 @@ def m2_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, to
 class M2Objective(Objective):
     """M2's semi-supervised loss, Kingma et al. 2014's J^alpha (eq. 9), per example of the batch.
 
-    The sum over labelled examples of -L(x, y) + alpha (-log q(y|x)), plus the sum over unlabelled ones of -U(x). ``nelbo`` is the bound's part (-log p(x, y) or
-    -log p(x) bounded) per example; ``ce`` and ``class_error`` the classifier's on the labelled rows of the batch."""
+    The sum over labelled examples of -L(x, y) + alpha (-log q(y|x)), plus the sum over unlabelled ones of -U(x).
+    ``nelbo`` is the bound's part (-log p(x, y) or -log p(x) bounded) per example; ``ce`` and ``class_error`` the
+    classifier's on the labelled rows of the batch."""
 
     family = VAE_FAMILY
     Options, options_key = M2Options, "m2"

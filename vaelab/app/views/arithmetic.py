@@ -36,4 +36,5 @@ tokens = (a.text_input("a", study.names[-1]), b.text_input("minus b", "img:0"), 
 with ui.errors_shown(stop=False):
     images, nrow = study.analogy(*tokens)
     ui.show_images(images, nrow, f"{tokens[0]}, {tokens[1]}, {tokens[2]}, then {tokens[0]} - {tokens[1]} + "
-                                 f"{tokens[2]} (attribute names: their examples' mean code; img:N: the N-th test image)")
+                                 f"{tokens[2]} (attribute names: their examples' mean code; img:N: the N-th test "
+                                 f"image)")
