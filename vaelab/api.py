@@ -69,6 +69,7 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
+              **({"limit": cfg.data.limit} if cfg.data.limit else {}),  # a quick look: not the dataset's numbers
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if hasattr(model, "likelihood"):
         result |= likelihood_facts(cfg, model, data)

@@ -56,6 +56,8 @@ class DataConfig:
     # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
+    limit: int | None = None  # keep only the first `limit` examples of each split: a quick look (a notebook's small
+    # budget, a trial sweep); its numbers are not the dataset's
 
 
 @dataclass
@@ -240,6 +242,7 @@ class RunConfig:
                  ("data.data_dir", self.data.data_dir is None or self.data.data_dir.strip() != "",
                   "a folder (or null: the standard places)"),
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
+                 ("data.limit", self.data.limit is None or self.data.limit >= 1, ">= 1 (or null)"),
                  ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
                  ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
                  ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),

@@ -55,6 +55,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
                                  ("train_size", d.train_size), ("test_size", d.test_size),
                                  ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
+    if d.limit is not None:
+        data = data.head(d.limit)
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
 
 
