@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from PIL import Image
 from torch import nn
 
-from .config import ConfigError
-from .data import DATASETS, Split, binarize, load_dataset
+from .config import ConfigError, RunConfig
+from .data import DATASET_PRESETS, DATASETS, Split, binarize, load_dataset
 from .data.base import SPLITS
 from .data.images import ImageOptions, find_images, read_images
 from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
@@ -19,13 +19,33 @@ from .eval.representation import representation_scores
 from .eval.quality import FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches, scores
 from .features import FeatureNetwork, load_network, network_name
 from .measures import MEASURES
-from .models import load, load_run
+from .models import MODELS, load, load_run
 from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, RunDirError, write_atomic
 from .train import load_run_data
 from .train.prior import code_grid, encode_codes, prior_dir
 
-__all__ = ["load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images"]
+__all__ = ["run_config", "load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images"]
+
+
+def run_config(model: str = "vae", dataset: str | None = None, assignments: Sequence[str] = (),
+               patches: Sequence[dict] = ()) -> RunConfig:
+    """The config that ``vaelab train --model MODEL --dataset DATASET --set A ...`` trains, from Python: defaults <-
+    the dataset's presets (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)
+    <- the model name's presets (``beta-vae``: ``kl.beta=4``) <- ``patches`` (nested dicts: a config file, flags)
+    <- ``dataset`` <- ``assignments`` (``section.key=value`` strings). The dataset whose presets apply is the one
+    the other layers name."""
+    named = {"model": {"name": model}} | ({"data": {"name": dataset}} if dataset else {})
+
+    def layered(cfg: RunConfig) -> RunConfig:
+        cfg = cfg.override(MODELS.get(model).presets)
+        for patch in (*patches, named):
+            cfg = cfg.override(patch)
+        return cfg.set(list(assignments))
+
+    cfg = layered(RunConfig())
+    presets = DATASET_PRESETS.get(cfg.data.name)
+    return layered(RunConfig().override(presets)) if presets else cfg
 
 
 def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best", device: str = "cpu", *,
@@ -52,6 +72,7 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
+              **({"limit": cfg.data.limit} if cfg.data.limit else {}),  # a quick look: not the dataset's numbers
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if hasattr(model, "likelihood"):
         result |= likelihood_facts(cfg, model, data)

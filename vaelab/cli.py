@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from . import interrupted
-from .api import compare_images, evaluate_run, load_run
+from .api import compare_images, evaluate_run, load_run, run_config
 from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
-from .data import DATASET_PRESETS, DATASETS, DataError, Split, load_dataset
+from .data import DATASETS, DataError, Split, load_dataset
 from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
@@ -56,10 +56,8 @@ def cmd_list(args) -> None:
 
 
 def train_config(args) -> RunConfig:
-    """defaults <- the dataset's presets <- the model name's presets <- --config file <- command-line flags <- --set.
-
-    The model name is --model's, else the --config file's model.name, else vae. The dataset is the one the other
-    layers name (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)."""
+    """The config of ``vaelab train`` (:func:`vaelab.api.run_config`): --config file <- command-line flags <- --set
+    over the presets of the model name (--model's, else the --config file's model.name, else vae) and dataset."""
     patch = read_patch(args.config) if args.config else {}
     name = args.model or patch.get("model", {}).get("name", "vae")
     flags = {"model": {"name": name}, "data": {}, "train": {}}
@@ -80,13 +78,7 @@ def train_config(args) -> RunConfig:
         flags.setdefault("objective", {})["k"] = args.k
     if args.labels is not None:
         flags["data"]["labels"] = args.labels
-
-    def layered(base: RunConfig) -> RunConfig:
-        return base.override(MODELS.get(name).presets).override(patch).override(flags).set(args.set)
-
-    cfg = layered(RunConfig())
-    dataset = DATASET_PRESETS.get(cfg.data.name)
-    return layered(RunConfig().override(dataset)) if dataset else cfg
+    return run_config(name, patches=(patch, flags), assignments=args.set)
 
 
 def cmd_train(args) -> None:

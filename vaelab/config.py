@@ -58,6 +58,8 @@ class DataConfig:
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
     labels: int | None = None  # semi-supervised (M2): keep the labels of this many training examples, balanced
     # across classes and drawn by data.seed; the others are unlabelled (y = -1; vaelab.data.semi)
+    limit: int | None = None  # keep only the first `limit` examples of each split: a quick look (a notebook's small
+    # budget, a trial sweep); its numbers are not the dataset's
 
 
 @dataclass
@@ -244,6 +246,7 @@ class RunConfig:
                   "a folder (or null: the standard places)"),
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
                  ("data.labels", self.data.labels is None or self.data.labels >= 1, ">= 1 (or null: all labelled)"),
+                 ("data.limit", self.data.limit is None or self.data.limit >= 1, ">= 1 (or null)"),
                  ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
                  ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
                  ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),

@@ -2,7 +2,7 @@
 a model is built for."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -77,6 +77,11 @@ class Dataset:
     @property
     def facts(self) -> DataFacts:
         return DataFacts(self.shape, self.num_classes, len(self.train))
+
+    def head(self, n: int) -> Dataset:
+        """The first ``n`` examples of each split (all of a shorter one)."""
+        first = lambda s: s.take(torch.arange(min(n, len(s))))  # noqa: E731
+        return replace(self, train=first(self.train), val=first(self.val), test=first(self.test))
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:

@@ -57,6 +57,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
                                  ("train_size", d.train_size), ("test_size", d.test_size),
                                  ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
+    if d.limit is not None:
+        data = data.head(d.limit)
     if d.labels is not None and not evaluation:  # semi-supervised training: most labels hidden (y = -1)
         data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
     return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
