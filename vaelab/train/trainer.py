@@ -30,6 +30,7 @@ from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
 from ..rundir import RunDir, RunDirError
 from . import distributed
+from .collapse import collapse, collapsed_dims
 
 SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
@@ -388,7 +389,8 @@ class Trainer:
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
                   **{f"train/{k}": v for k, v in means.items()},
                   **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
-                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
+                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))},
+                  **self._collapse_fields(val)}
         improved = val["loss"] < self.best
         if improved:
             self.best, self.bad_epochs = val["loss"], 0
@@ -406,6 +408,20 @@ class Trainer:
             self._save("best")
         self._save("last")
         return record
+
+    def _collapse_fields(self, val: dict) -> dict:
+        """The posterior-collapse diagnostics of the epoch's record: the KL of each latent dimension, how many carry
+        almost none, and ``collapse``, a line saying what collapsed and the remedies (:mod:`vaelab.train.collapse`);
+        warned once, at the epoch the model collapses."""
+        fields = {}
+        if val.get("kl_per_dim") is not None:
+            fields = {"val/kl_per_dim": val["kl_per_dim"], "val/collapsed_dims": collapsed_dims(val)}
+        message = collapse(val)
+        if message is not None:
+            fields["collapse"] = message
+            if self.dist.is_main and not (self.last_record or {}).get("collapse"):
+                warn(f"epoch {self.step // self.steps_per_epoch}: {message}")
+        return fields
 
     def _validate(self) -> dict:
         """The validation split; under DDP each rank takes every world_size-th example and sums are all-reduced."""
