@@ -3,6 +3,7 @@ as Optuna search spaces. One mechanism serves both: a grid is searched by Optuna
 sampler, and a trial asks its values from Optuna the same way in either case (:meth:`Space.suggest`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, RunConfig, yaml_value
@@ -57,6 +58,17 @@ def _key(item: str, flag: str) -> tuple[str, str]:
     return key, value
 
 
+def _number(text: str) -> int | float:
+    """A whole number as an int (an integer range), else a float (``1e-4`` too, which YAML 1.1 reads as text)."""
+    try:
+        return int(text)
+    except ValueError:
+        x = float(text)
+        if not math.isfinite(x):
+            raise ValueError(text) from None
+        return x
+
+
 def parse_space(grids: list[str], ranges: list[str], base: RunConfig) -> Space:
     """``--grid KEY=V1,V2,...`` and ``--range KEY=LOW:HIGH[:log]`` as a :class:`Space`; each value is checked by
     applying it to the ``base`` config (a ConfigError names the bad one)."""
@@ -72,8 +84,11 @@ def parse_space(grids: list[str], ranges: list[str], base: RunConfig) -> Space:
         parts = text.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
             raise ConfigError(f"--range {item!r}: expected KEY=LOW:HIGH or KEY=LOW:HIGH:log")
-        low, high = (yaml_value(p.strip(), item) for p in parts[:2])
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or not low < high:
+        try:
+            low, high = (_number(p.strip()) for p in parts[:2])
+        except ValueError:
+            low = high = None
+        if low is None or not low < high:
             raise ConfigError(f"--range {item!r}: LOW and HIGH must be numbers with LOW < HIGH")
         log = len(parts) == 3
         if log and low <= 0:

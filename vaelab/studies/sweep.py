@@ -216,6 +216,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, storage_url: str | None = None, 
 
     out = Path(out)
     spec.direction()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     write_spec(out, spec)
     storage = open_storage(out, storage_url)
     study = load_study(spec, storage)

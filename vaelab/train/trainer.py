@@ -30,7 +30,7 @@ from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
 from ..rundir import RunDir, RunDirError
 from . import distributed
-from .collapse import collapse, collapsed_dims
+from .collapse import WARN_AFTER_EPOCHS, collapse, collapsed_dims
 
 SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
@@ -411,16 +411,19 @@ class Trainer:
 
     def _collapse_fields(self, val: dict) -> dict:
         """The posterior-collapse diagnostics of the epoch's record: the KL of each latent dimension, how many carry
-        almost none, and ``collapse``, a line saying what collapsed and the remedies (:mod:`vaelab.train.collapse`);
-        warned once, at the epoch the model collapses."""
+        almost none, and, while the model is collapsed, ``collapse`` (a line saying what collapsed and the remedies,
+        :mod:`vaelab.train.collapse`) and ``collapse_epochs`` (for how many epochs in a row); warned once, when that
+        reaches WARN_AFTER_EPOCHS."""
         fields = {}
         if val.get("kl_per_dim") is not None:
             fields = {"val/kl_per_dim": val["kl_per_dim"], "val/collapsed_dims": collapsed_dims(val)}
         message = collapse(val)
         if message is not None:
-            fields["collapse"] = message
-            if self.dist.is_main and not (self.last_record or {}).get("collapse"):
-                warn(f"epoch {self.step // self.steps_per_epoch}: {message}")
+            streak = (self.last_record or {}).get("collapse_epochs", 0) + 1
+            fields |= {"collapse": message, "collapse_epochs": streak}
+            if self.dist.is_main and streak == WARN_AFTER_EPOCHS:
+                warn(f"epochs {self.step // self.steps_per_epoch - streak + 1}-{self.step // self.steps_per_epoch}: "
+                     f"{message}")
         return fields
 
     def _validate(self) -> dict:
