@@ -280,3 +280,22 @@ def test_disentanglement_page_without_results_says_how_to_get_them(runs):
     at = open_page("disentangle", run="vae")
     assert "has no disentanglement.json yet" in at.info[0].value
     assert not [b for b in at.button if b.label.startswith("Compute")]  # digits has no ground-truth factors
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
+    from vaelab.cli import main
+
+    assert main(["sweep", "--model", "beta-vae", "--dataset", "digits", "--steps", "10", "--set", "model.hidden=[64]",
+                 "--set", "model.latent_dim=3", "--set", "train.batch_size=64", "--grid", "kl.beta=0.5,50",
+                 "--out", str(tmp_path / "beta")]) == 0
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("sweep")
+    table = at.dataframe[0].value
+    assert sorted(table["kl.beta"]) == [0.5, 50] and list(table.columns[:3]) == ["trial", "seed", "kl.beta"]
+    rows = {r["run"]: r for r in json.loads((tmp_path / "beta" / "sweep.json").read_text())["rows"]}
+    assert sorted(table["nelbo"]) == sorted(r["nelbo"] for r in rows.values())
+    assert len(at.get("imgs")) >= 3  # rate-distortion, metrics against beta, the run's samples
+    widget(at.selectbox, "run").set_value(next(r for r in rows if "kl.beta=50" in r)).run()
+    assert not at.exception
+    assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)

@@ -114,7 +114,8 @@ def test_killed_sweep_continues_to_the_same_results(tmp_path):
     while time.time() < deadline and interrupted is None and proc.poll() is None:
         runs = sorted((out / "runs").glob("*")) if (out / "runs").exists() else []
         done = [r for r in runs if (r / "eval.json").exists()]
-        going = [r for r in runs if (r / "checkpoints" / "last.safetensors").exists() and not (r / "eval.json").exists()]
+        going = [r for r in runs if (r / "checkpoints" / "last.safetensors").exists()
+                 and not (r / "eval.json").exists()]
         if done and going:
             interrupted = going[0]
         time.sleep(0.005)
@@ -180,3 +181,15 @@ def test_collapse_warning_fires_on_a_collapsed_model_and_not_on_a_healthy_one(ti
     assert all("collapse" not in r for r in records[1:]) and not any("collapse" in w for w in warned)
     kl = records[-1]["val/kl_per_dim"]
     assert sum(kl) == pytest.approx(records[-1]["val/kl"], rel=1e-5)  # the dimensions' KL add up to the KL
+
+
+def test_optuna_search_in_two_worker_processes(tmp_path):
+    out = tmp_path / "lr"
+    assert main(["sweep", *TINY, "--steps", "5", "--search", "optuna", "--trials", "3", "--objective", "recon",
+                 "--range", "train.lr=1e-4:1e-2:log", "--jobs", "2", "--out", str(out)]) == 0
+    rows = read_csv(out / "sweep.csv")
+    assert len(rows) == 3 and len({r["train.lr"] for r in rows}) == 3
+    assert all(1e-4 <= float(r["train.lr"]) <= 1e-2 for r in rows)
+    for r in rows:  # each run trained with its trial's learning rate; the objective is its reconstruction
+        assert RunDir(out / r["run"]).load_config().train.lr == float(r["train.lr"])
+        assert float(r["objective"]) == float(r["recon"])

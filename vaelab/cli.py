@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, check, fid, features, app.
+disentangle, check, fid, features, sweep, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.

@@ -13,4 +13,5 @@ st.navigation([
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
     st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
+    st.Page(VIEWS / "sweep.py", title="Sweep", url_path="sweep"),
 ]).run()

@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,6 +154,8 @@ def run_trial(spec: SweepSpec, out: Path, params: dict) -> list[dict]:
 def objective(spec: SweepSpec, out: Path):
     def run(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+        if spec.search != "grid" and surplus(spec, trial):
+            raise optuna.TrialPruned(f"--trials {spec.trials} were started before this one")
         params = spec.space_.suggest(trial)
         try:
             results = run_trial(spec, out, params)
@@ -162,6 +165,12 @@ def objective(spec: SweepSpec, out: Path):
         print(f"trial {trial.number}: {' '.join(assignments(params))}: {spec.objective} {value:.4f}", flush=True)
         return value
     return run
+
+
+def surplus(spec: SweepSpec, trial: optuna.Trial) -> bool:
+    """Whether ``--trials`` trials were started before this one (parallel workers that asked at once)."""
+    started = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    return sum(t.number < trial.number for t in started) >= spec.trials
 
 
 def revive_dead_trials(study: optuna.Study, storage) -> list[int]:
@@ -194,7 +203,7 @@ def work(spec: SweepSpec, out: Path, storage_url: str | None, threads: int | Non
     """One worker: trials until the study has none left to start."""
     if threads:
         torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: vaelab says it in one line
     study = load_study(spec, open_storage(out, storage_url))
 
     def stop_when_done(study: optuna.Study, trial) -> None:
@@ -206,7 +215,12 @@ def work(spec: SweepSpec, out: Path, storage_url: str | None, threads: int | Non
 
 
 def _spawned_worker(spec: dict, out: str, storage_url: str | None, threads: int) -> None:
-    work(SweepSpec(**spec), Path(out), storage_url, threads)
+    """A worker process of ``--jobs``: its error in one line, exit code 2 (the parent says the rest)."""
+    try:
+        work(SweepSpec(**spec), Path(out), storage_url, threads)
+    except Exception as e:  # noqa: BLE001 - a worker's error, shown as vaelab shows errors
+        print(f"vaelab: error: worker {os.getpid()}: {' '.join(str(e).split())}", file=sys.stderr)
+        sys.exit(2)
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, storage_url: str | None = None, jobs: int = 1) -> dict:
@@ -216,14 +230,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, storage_url: str | None = None, 
 
     out = Path(out)
     spec.direction()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: vaelab says it in one line
     write_spec(out, spec)
     storage = open_storage(out, storage_url)
     study = load_study(spec, storage)
     revived = revive_dead_trials(study, storage)
     if revived:
-        warn(f"trial(s) {', '.join(map(str, revived))} of {out} failed or were interrupted; they run again with the same values, "
-             f"resuming their runs from the last checkpoints")
+        warn(f"trial(s) {', '.join(map(str, revived))} of {out} failed or were interrupted; they run again with the "
+             f"same values, resuming their runs from the last checkpoints")
     if jobs == 1:
         work(spec, out, storage_url)
     else:

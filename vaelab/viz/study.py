@@ -40,11 +40,13 @@ def metric_vs_key_figure(rows: list[dict], key: str, metrics: list[str], group: 
     one line per value of ``group`` (another varied key)."""
     xs = _order(r[key] for r in rows)
     groups = _order(r[group] for r in rows) if group else [None]
+    by = (key, group) if group else (key,)
+    point = (lambda x, g: (x, g)) if group else (lambda x, g: (x,))
     fig = Figure(figsize=(4.2 * len(metrics), 3.6), layout="tight")
     for ax, metric in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
-        stats = mean_std(rows, (key, group) if group else (key,), metric)
+        stats = mean_std(rows, by, metric)
         for g in groups:
-            pts = [(i, *stats[(x, g) if group else (x,)]) for i, x in enumerate(xs) if ((x, g) if group else (x,)) in stats]
+            pts = [(i, *stats[point(x, g)]) for i, x in enumerate(xs) if point(x, g) in stats]
             if not pts:
                 continue
             i, mean, std, _ = map(np.array, zip(*pts))
@@ -59,7 +61,7 @@ def metric_vs_key_figure(rows: list[dict], key: str, metrics: list[str], group: 
         ax.grid(alpha=0.3)
         if group:
             ax.legend(fontsize=7)
-    seeds = max(n for m in metrics for *_, n in mean_std(rows, (key, group) if group else (key,), m).values())
+    seeds = max(n for m in metrics for *_, n in mean_std(rows, by, m).values())
     fig.suptitle(f"against {key}" + (f": mean +- std over {seeds} seeds" if seeds > 1 else ""))
     return fig
 
