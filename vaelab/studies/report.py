@@ -73,7 +73,7 @@ def sweep_figures(rows: list[dict], keys: list[str]) -> dict[str, Figure]:
             points, colour={label[r["run"]]: r[colour] for r in rows} if colour else None, colour_label=colour,
             labels=len(points) <= 12)
     metrics = [m for m in SWEPT_METRICS if m in rows[0]]
-    for key in keys:
+    for key in keys if metrics else ():
         group = next((k for k in keys if k != key), None)
         figs[f"metrics_vs_{key}.png"] = metric_vs_key_figure(rows, key, metrics, group)
     scores = [c for c in DISENTANGLE_SCORES if c in rows[0]]

@@ -120,12 +120,15 @@ def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[
     dots = ax.scatter(rate, distortion, s=30, c=values if numeric else None, cmap="viridis" if numeric else None,
                       norm=norm, zorder=3)
     if numeric:
-        fig.colorbar(dots, ax=ax, label=colour_label)
+        bar = fig.colorbar(dots, ax=ax, label=colour_label, format="%g")
+        if norm is not None:
+            bar.ax.minorticks_off()
+            bar.set_ticks(sorted(set(values)))  # the swept values, not powers of 10
     if labels:
         for n, r, d in zip(names, rate, distortion):
             ax.annotate(n, (r, d), textcoords="offset points", xytext=(5, 5), fontsize=8)
     nelbo = rate + distortion
-    span = np.array([min(0.0, rate.min()), rate.max() * 1.1 + 1e-9])
+    span = np.array([min(0.0, rate.min()), rate.max() * 1.25 + 1e-9])
     for level in np.unique(np.linspace(nelbo.min(), nelbo.max(), 4)):
         ax.plot(span, level - span, "--", color="grey", lw=0.8, zorder=1)
         ax.annotate(f"-ELBO {level:.1f}", (span[0], level - span[0]), fontsize=7, color="grey",

@@ -54,6 +54,8 @@ def metric_vs_key_figure(rows: list[dict], key: str, metrics: list[str], group: 
             ax.errorbar(at, mean, yerr=std, marker="o", ms=4, capsize=3, label=None if g is None else f"{group}={g}")
         if _log_axis(xs):
             ax.set_xscale("log")
+            ax.minorticks_off()
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])  # the swept values, not powers of 10
         if not _numeric(xs):
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
         ax.set_xlabel(key)

@@ -66,8 +66,9 @@ if records and records[-1].get("val/kl_per_dim"):
     right.pyplot(kl_per_dim_figure(records[-1]["val/kl_per_dim"]))
 with ui.errors_shown():
     _, model = ui.load(info)
-images, nrow = samples(model, 32)
-ui.show_images(images.detach(), nrow, caption="samples")
+if model.family.can("samples") and not model.family.can("code-prior"):
+    images, nrow = samples(model, 32)
+    ui.show_images(images.detach(), nrow, caption="samples")
 try:
     st.markdown(f"Open it on [Explore](explore?run={quote(str((out / run_name).resolve().relative_to(root)))}).")
 except ValueError:
