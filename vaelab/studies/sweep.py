@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import socket
 import sys
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,12 +85,14 @@ def open_storage(out: Path, url: str | None):
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
-def load_study(spec: SweepSpec, storage) -> optuna.Study:
-    space = spec.space_
+def load_study(spec: SweepSpec, storage, worker: int = 0) -> optuna.Study:
+    """The sweep's study, its sampler seeded by machine and ``worker``: parallel workers with one seed would draw
+    the same first points."""
+    space, seed = spec.space_, zlib.crc32(f"{socket.gethostname()}/{worker}".encode())
     if spec.search == "grid":
-        sampler = optuna.samplers.GridSampler(space.grid, seed=0)
+        sampler = optuna.samplers.GridSampler(space.grid, seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=0)
+        sampler = optuna.samplers.TPESampler(seed=seed)
     return optuna.create_study(study_name=STUDY_NAME, storage=storage, sampler=sampler,
                                direction=spec.direction(), load_if_exists=True)
 
@@ -199,12 +202,12 @@ def remaining(spec: SweepSpec, study: optuna.Study) -> int:
     return max(0, spec.trials - sum(t.state != TrialState.PRUNED for t in counted))
 
 
-def work(spec: SweepSpec, out: Path, storage_url: str | None, threads: int | None = None) -> None:
-    """One worker: trials until the study has none left to start."""
+def work(spec: SweepSpec, out: Path, storage_url: str | None, worker: int = 0, threads: int | None = None) -> None:
+    """Worker number ``worker`` of this machine: trials until the study has none left to start."""
     if threads:
         torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: vaelab says it in one line
-    study = load_study(spec, open_storage(out, storage_url))
+    study = load_study(spec, open_storage(out, storage_url), worker)
 
     def stop_when_done(study: optuna.Study, trial) -> None:
         if remaining(spec, study) == 0:
@@ -214,10 +217,10 @@ def work(spec: SweepSpec, out: Path, storage_url: str | None, threads: int | Non
         study.optimize(objective(spec, out), callbacks=[stop_when_done], catch=())
 
 
-def _spawned_worker(spec: dict, out: str, storage_url: str | None, threads: int) -> None:
+def _spawned_worker(spec: dict, out: str, storage_url: str | None, worker: int, threads: int) -> None:
     """A worker process of ``--jobs``: its error in one line, exit code 2 (the parent says the rest)."""
     try:
-        work(SweepSpec(**spec), Path(out), storage_url, threads)
+        work(SweepSpec(**spec), Path(out), storage_url, worker, threads)
     except Exception as e:  # noqa: BLE001 - a worker's error, shown as vaelab shows errors
         print(f"vaelab: error: worker {os.getpid()}: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(2)
@@ -243,8 +246,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, storage_url: str | None = None, 
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_spawned_worker, args=(asdict(spec), str(out), storage_url, threads))
-                 for _ in range(jobs)]
+        procs = [ctx.Process(target=_spawned_worker, args=(asdict(spec), str(out), storage_url, i, threads))
+                 for i in range(jobs)]
         for p in procs:
             p.start()
         for p in procs:
