@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import warnings
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from .space import Space, assignments
 STUDY_NAME = "vaelab-sweep"
 SPEC_FILE = "sweep.spec.json"  # what the sweep is: every process and machine that joins it must agree
 JOURNAL_FILE = "optuna.journal"
+RETRY_OF = "vaelab_retry_of"  # a queued trial's system attribute: the failed trial it runs again
 HEARTBEAT_S, GRACE_S = 60, 180  # an RDB trial without a heartbeat for GRACE_S seconds is taken as dead
 
 
@@ -76,8 +78,7 @@ def open_storage(out: Path, url: str | None):
     """The study's storage: an RDB URL (``sqlite:///sweep.db``, ``postgresql://user@host/db``), with heartbeats so a
     trial of a dead machine is retried; else a journal file (default ``OUT/optuna.journal``)."""
     if url is not None and "://" in url:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                          failed_trial_callback=optuna.storages.RetryFailedTrialCallback())
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
     path = Path(url) if url is not None else out / JOURNAL_FILE
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
@@ -174,19 +175,24 @@ def surplus(spec: SweepSpec, trial: optuna.Trial) -> bool:
 
 
 def revive_dead_trials(study: optuna.Study, storage) -> list[int]:
-    """Trials left RUNNING by a worker of this machine that is no longer alive (a killed sweep) are marked failed;
-    each failed trial not retried yet is queued again with its values (Optuna's RetryFailedTrialCallback: a grid
-    trial keeps its grid point), so its runs resume. The numbers of the trials queued again."""
+    """Trials left RUNNING by a worker of this machine that is no longer alive (a killed sweep), or whose heartbeat
+    stopped (an RDB storage: any machine), are marked failed; each failed trial not retried yet is queued again with
+    its values and system attributes (as Optuna's heartbeat retry does: a grid trial keeps its grid point), so its
+    runs resume. The numbers of the trials queued again."""
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
         if worker and worker.get("host") == host and not pid_alive(worker.get("pid")):
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # heartbeats: only an RDB storage has them
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("failed_trial") for t in trials}
+    retried = {t.system_attrs.get(RETRY_OF) for t in trials}
     again = [t for t in trials if t.state == TrialState.FAIL and t.number not in retried]
     for t in again:
-        optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, t)
+        study.add_trial(optuna.create_trial(state=TrialState.WAITING, params=t.params, distributions=t.distributions,
+                                            system_attrs={**t.system_attrs, RETRY_OF: t.number}))
     return [t.number for t in again]
 
 
