@@ -61,6 +61,8 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "Structural similarity of the reconstruction (Wang et al. 2004), 1 for a perfect one"),
     Measure("active_units", "active units", "", None,
             "Latent dimensions whose posterior mean varies over the data, Cov_x(E_q[z_i]) > 0.01 (Burda et al. 2016)"),
+    Measure("collapsed_dims", "collapsed dimensions", "", "lower",
+            "Latent dimensions whose KL is below 0.01 nats: posteriors equal to the prior, unused by the decoder"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),
