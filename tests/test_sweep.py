@@ -92,9 +92,11 @@ def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys):
 
 
 def test_parse_space_types():
-    from vaelab.config import RunConfig
+    from vaelab.config import ConfigError, RunConfig
     space = parse_space(["kl.beta=0.25,1,4", "kl.schedule=constant,linear"], [], RunConfig())
     assert space.grid == {"kl.beta": [0.25, 1, 4], "kl.schedule": ["constant", "linear"]} and space.size() == 6
+    with pytest.raises(ConfigError, match="a value is a list"):  # Optuna's categorical values are scalars
+        parse_space(["model.hidden=[64],[64, 64]"], [], RunConfig())
     space = parse_space([], ["train.lr=1e-4:1e-2:log", "model.latent_dim=2:16"], RunConfig())
     assert space.ranges["train.lr"].log and not space.ranges["train.lr"].integer
     assert space.ranges["model.latent_dim"].integer and not space.ranges["model.latent_dim"].log

@@ -4,6 +4,7 @@ sampler, and a trial asks its values from Optuna the same way in either case (:m
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..config import ConfigError, RunConfig, yaml_value
@@ -75,7 +76,10 @@ def parse_space(grids: list[str], ranges: list[str], base: RunConfig) -> Space:
     space = Space()
     for item in grids:
         key, text = _key(item, "--grid")
-        values = [yaml_value(v.strip(), item) for v in text.split(",")]
+        values = [yaml_value(v.strip(), item) for v in re.split(r",(?![^\[]*\])", text)]  # not inside [lists]
+        if not all(v is None or isinstance(v, (bool, int, float, str)) for v in values):
+            raise ConfigError(f"--grid {item!r}: a value is a list or a mapping; Optuna's grid takes numbers, strings, "
+                              f"true/false and null (name architectures by a key that takes one, or use --set)")
         if len(set(map(repr, values))) != len(values):
             raise ConfigError(f"--grid {item!r}: a value is repeated")
         space.grid[key] = values
