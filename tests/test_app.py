@@ -297,3 +297,24 @@ def test_arithmetic_page_moves_images_along_an_attribute(runs):
 def test_arithmetic_page_refuses_a_conditional_run(runs):
     at = open_page("arithmetic", run="cvae")
     assert any("conditional model" in e.value for e in at.error)
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
+    from vaelab.cli import main
+
+    assert main(["sweep", "--model", "beta-vae", "--dataset", "digits", "--steps", "10", "--set", "model.hidden=[64]",
+                 "--set", "model.latent_dim=3", "--set", "train.batch_size=64", "--grid", "kl.beta=0.5,50",
+                 "--out", str(tmp_path / "beta")]) == 0
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("sweep")
+    table = at.dataframe[0].value
+    assert sorted(table["kl.beta"]) == [0.5, 50] and list(table.columns[:3]) == ["trial", "seed", "kl.beta"]
+    rows = {r["run"]: r for r in json.loads((tmp_path / "beta" / "sweep.json").read_text())["rows"]}
+    assert sorted(table["nelbo"]) == sorted(r["nelbo"] for r in rows.values())
+    assert len(at.image) >= 4  # rate-distortion, metrics against beta; the run's curves and samples
+    if any(r["collapse"] for r in rows.values()):  # 10 steps: no unit is active yet, and the page says so
+        assert any("posterior collapse" in w.value for w in at.warning)
+    widget(at.selectbox, "run").set_value(next(r for r in rows if "kl.beta=50" in r)).run()
+    assert not at.exception
+    assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)

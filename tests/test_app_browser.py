@@ -25,7 +25,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update"]
 PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
          "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement",
-         "arithmetic?run=vae": "Latent arithmetic"}
+         "arithmetic?run=vae": "Latent arithmetic",
+         "sweep": "Sweep"}
 
 
 def free_port() -> int:

@@ -25,7 +25,8 @@ from .rundir import RunDir, RunDirError, write_atomic
 from .train import load_run_data
 from .train.prior import code_grid, encode_codes, prior_dir
 
-__all__ = ["run_config", "load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images"]
+__all__ = ["run_config", "load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images",
+           "disentangle_run"]
 
 
 def run_config(model: str = "vae", dataset: str | None = None, assignments: Sequence[str] = (),
@@ -98,6 +99,47 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     # (an ELBO, NLL, bits per dimension for a model without a likelihood; codebook use without codes) is left out
     write_atomic(RunDir(path).eval, json.dumps(result, indent=2))
     return result
+
+
+def protocol_sizes(num_train: int | None, num_test: int | None = None) -> dict | None:
+    """Smaller disentanglement protocol sizes for a quick look (None: Locatello et al.'s): ``num_train`` training
+    points, ``num_test`` (default half as many) test and evaluation points."""
+    if not num_train:
+        return None
+    n_test = num_test or num_train // 2
+    return {"num_train": num_train, "num_test": n_test, "num_eval": n_test, "num_variance_estimate": num_train}
+
+
+def score_disentanglement(path: str | Path, model: nn.Module, factors, dataset: str, seed: int = 0,
+                          sizes: dict | None = None, metrics: list[str] | None = None) -> dict:
+    """The disentanglement metrics of ``model``'s posterior means on factor dataset ``factors`` (named ``dataset``),
+    written to ``path/disentanglement.json`` and returned: metric name -> its scores."""
+    from .disentangle import all_metrics
+    from .disentangle.metrics import METRICS
+
+    unknown = sorted(set(metrics or ()) - set(METRICS))
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    device = next(model.parameters()).device
+    represent = lambda images: model.encode(images.to(device)).cpu()  # noqa: E731 - the posterior mean
+    results = all_metrics(factors, represent, seed, sizes, metrics=metrics)
+    write_atomic(Path(path) / "disentanglement.json", json.dumps({"dataset": dataset, "seed": seed, **results},
+                                                                 indent=2))
+    return results
+
+
+def disentangle_run(path: str | Path, dataset: str | None = None, data_dir: str | None = None, seed: int = 0,
+                    num_train: int | None = None, num_test: int | None = None, metrics: list[str] | None = None,
+                    checkpoint: str = "best", device: str = "cpu") -> dict:
+    """:func:`score_disentanglement` of run ``path`` on factor dataset ``dataset`` (default: the run's), with
+    :func:`protocol_sizes` (``vaelab disentangle`` without its pictures)."""
+    from .data.factors import load_factor_dataset
+
+    cfg, model = load_run(path, checkpoint, device)
+    model.family.require("disentangle", "disentanglement metrics")
+    name = dataset or cfg.data.name
+    factors = load_factor_dataset(name, data_dir or (None if dataset else cfg.data.data_dir))
+    return score_disentanglement(path, model, factors, name, seed, protocol_sizes(num_train, num_test), metrics)
 
 
 def likelihood_facts(cfg, model, data: Split) -> dict:

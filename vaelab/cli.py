@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, arithmetic, check, fid, features, app.
+disentangle, arithmetic, check, fid, features, sweep, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import interrupted
-from .api import compare_images, evaluate_run, load_run, run_config
+from .api import compare_images, evaluate_run, load_run, protocol_sizes, run_config, score_disentanglement
 from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
@@ -317,27 +317,15 @@ def cmd_codes(args) -> None:
 
 def cmd_disentangle(args) -> None:
     from .data.factors import load_factor_dataset
-    from .disentangle import all_metrics
-    from .disentangle.metrics import METRICS
-
-    unknown = sorted(set(args.metrics or ()) - set(METRICS))
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
 
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     model.family.require("disentangle", "`vaelab disentangle`")
     name = args.dataset or cfg.data.name
     factors = load_factor_dataset(name, args.data_dir or (None if args.dataset else cfg.data.data_dir))
     device = torch.device(args.device)
-    represent = lambda images: model.encode(images.to(device)).cpu()  # noqa: E731 - the posterior mean
-    sizes = None
-    if args.num_train:
-        n_test = args.num_test or args.num_train // 2
-        sizes = {"num_train": args.num_train, "num_test": n_test, "num_eval": n_test,
-                 "num_variance_estimate": args.num_train}
-    results = all_metrics(factors, represent, args.seed, sizes, metrics=args.metrics)
+    results = score_disentanglement(args.run, model, factors, name, args.seed,
+                                    protocol_sizes(args.num_train, args.num_test), args.metrics)
     out = Path(args.run)
-    write_atomic(out / "disentanglement.json", json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
     rng = torch.Generator().manual_seed(args.seed)
     _, images = factors.sample(1000, np.random.default_rng(args.seed))
     evaluation = evaluate(model, Split(images, None))
@@ -419,6 +407,43 @@ def cmd_arithmetic(args) -> None:
 
 APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
+
+
+def cmd_sweep(args) -> None:
+    """A grid or an Optuna search over config keys, each trial's seeds trained and evaluated as run directories in
+    OUT/runs; the table and figures in OUT (:mod:`vaelab.studies`)."""
+    from .studies import SweepSpec, parse_space, run_sweep
+
+    training = argparse.Namespace(**{**vars(args), "objective": None})  # --objective is the sweep's figure here; the
+    cfg = train_config(training).set(["train.progress=false"]).check()  # training objective: --set objective.name=
+    space = parse_space(args.grid, args.range, cfg)
+    if not space.keys:
+        raise ConfigError("sweep needs at least one --grid KEY=V1,V2,... or --range KEY=LOW:HIGH[:log]")
+    if args.search == "grid" and space.ranges:
+        raise ConfigError("--range needs --search optuna (a grid takes --grid values only)")
+    if args.search == "optuna" and not args.trials:
+        raise ConfigError("--search optuna needs --trials N")
+    if args.disentangle:
+        from .data.factors import FACTOR_DATASETS
+        if cfg.data.name not in FACTOR_DATASETS:
+            raise ConfigError(f"--disentangle needs a factor dataset ({', '.join(FACTOR_DATASETS)}), not "
+                              f"{cfg.data.name}")
+    disentangle = {"num_train": args.disentangle_train, "metrics": ["mig", "dci"]} if args.disentangle else None
+    spec = SweepSpec(cfg.to_dict(), space.to_dict(), args.search, args.trials, args.objective, args.seeds, args.split,
+                     disentangle)
+    report = run_sweep(spec, args.out, args.storage, args.jobs)
+    rows = report["rows"]
+    shown = [k for k in ("objective", "nelbo", "recon", "kl", "active_units", "mig", "dci") if rows and k in rows[0]]
+    print("  ".join(f"{k:>12}" for k in ["trial", "seed", *report["keys"], *shown]))
+    for r in rows:
+        print("  ".join(f"{r[k]:>12.4g}" if isinstance(r[k], float) else f"{r[k]!s:>12}"
+                        for k in ["trial", "seed", *report["keys"], *shown]))
+    collapsed = [r["run"] for r in rows if r.get("collapse")]
+    if collapsed:
+        print(f"posterior collapse in {len(collapsed)} run(s): {', '.join(collapsed)}")
+    if report["best"]:
+        print(f"best ({args.objective} on the {args.split} split): {report['best']}")
+    print(f"wrote {Path(args.out) / 'sweep.csv'}, sweep.json, {', '.join(Path(f).name for f in report['figures'])}")
 
 
 def cmd_app(args) -> None:
@@ -586,6 +611,37 @@ def parser() -> argparse.ArgumentParser:
     ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
+    sw = command("sweep", cmd_sweep, "a study: a grid or an Optuna search over config keys, one run directory per "
+                 "trial and seed, with its table and rate-distortion figures")
+    sw.add_argument("--model", help="a name from `vaelab list` (default vae)")
+    sw.add_argument("--dataset", help="a name from `vaelab list`")
+    sw.add_argument("--data-dir")
+    budget = sw.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=count(1), help="per run")
+    budget.add_argument("--steps", type=count(1), help="per run")
+    sw.add_argument("--config", help="a YAML file with sections data, model, kl, train: the base of every trial")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="the base of every trial")
+    sw.add_argument("--objective", default="nelbo", help="the eval.json figure a search optimizes (default nelbo)")
+    sw.add_argument("--k", type=int, default=None, help=argparse.SUPPRESS)
+    sw.add_argument("--seed", type=int, help="the first seed (train.seed)")
+    sw.add_argument("--device", help="cpu | cuda | cuda:N")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="values of a config key (repeatable: every combination runs)")
+    sw.add_argument("--range", action="append", default=[], metavar="KEY=LOW:HIGH[:log]",
+                    help="a range of a config key, for --search optuna (whole numbers: an integer range)")
+    sw.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                    help="grid: every combination (Optuna's GridSampler); optuna: --trials trials of TPE")
+    sw.add_argument("--trials", type=count(1), help="--search optuna: trials to finish")
+    sw.add_argument("--seeds", type=count(1), default=1, help="runs per trial, seeds train.seed, +1, ... (default 1)")
+    sw.add_argument("--split", choices=("val", "test"), default="val",
+                    help="where each run is evaluated (default val: a search must not see the test split)")
+    sw.add_argument("--jobs", type=count(1), default=1, help="worker processes on this machine (default 1)")
+    sw.add_argument("--storage", help="the Optuna storage: an RDB URL (sqlite:///sweep.db, postgresql://...) that "
+                    "several machines share, or a journal file (default OUT/optuna.journal)")
+    sw.add_argument("--disentangle", action="store_true", help="factor datasets: MIG and DCI of each run")
+    sw.add_argument("--disentangle-train", type=count(1), help="with --disentangle: smaller protocol sizes "
+                    "(training points; default Locatello et al.'s)")
+    sw.add_argument("--out", required=True, help="the sweep's folder (run again to continue it)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")

@@ -309,7 +309,7 @@ class RunConfig:
                 node = node.setdefault(p, {})
                 if not isinstance(node, dict):
                     raise ConfigError(f"--set {item!r}: {p} is a value, not a section")
-            node[leaf] = _yaml_value(value, item)
+            node[leaf] = yaml_value(value, item)
         return self.override(patch)
 
     def to_yaml(self) -> str:
@@ -338,7 +338,7 @@ def _choice_rules(cfg: RunConfig) -> list[tuple[str, tuple[str, ...]]]:
     return rules
 
 
-def _yaml_value(text: str, item: str) -> Any:
+def yaml_value(text: str, item: str) -> Any:
     """A ``--set`` value read as plain YAML: no tags (``!!python/...``), which could name Python objects."""
     if re.search(r"(^|[\s\[{,:])!", text):
         raise ConfigError(f"--set {item!r}: YAML tags (!...) are not accepted; give a plain value (a number, a "

@@ -73,6 +73,8 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("class_error", "classification error", "fraction", "lower",
             "The fraction of examples whose most probable class under the model's classifier q(y|x) is wrong "
             "(M2, Kingma et al. 2014)"),
+    Measure("collapsed_dims", "collapsed dimensions", "", "lower",
+            "Latent dimensions whose KL is below 0.01 nats: posteriors equal to the prior, unused by the decoder"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),

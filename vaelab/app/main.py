@@ -14,4 +14,5 @@ st.navigation([
     st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
     st.Page(VIEWS / "arithmetic.py", title="Arithmetic", url_path="arithmetic"),
+    st.Page(VIEWS / "sweep.py", title="Sweep", url_path="sweep"),
 ]).run()

@@ -31,6 +31,7 @@ from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
 from ..rundir import RunDir, RunDirError
 from . import distributed
+from .collapse import WARN_AFTER_EPOCHS, collapse, collapsed_dims
 
 SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
@@ -395,7 +396,8 @@ class Trainer:
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
                   **{f"train/{k}": v for k, v in means.items()},
                   **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
-                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
+                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))},
+                  **self._collapse_fields(val)}
         improved = val["loss"] < self.best
         if improved:
             self.best, self.bad_epochs = val["loss"], 0
@@ -413,6 +415,23 @@ class Trainer:
             self._save("best")
         self._save("last")
         return record
+
+    def _collapse_fields(self, val: dict) -> dict:
+        """The posterior-collapse diagnostics of the epoch's record: the KL of each latent dimension, how many carry
+        almost none, and, while the model is collapsed, ``collapse`` (a line saying what collapsed and the remedies,
+        :mod:`vaelab.train.collapse`) and ``collapse_epochs`` (for how many epochs in a row); warned once, when that
+        reaches WARN_AFTER_EPOCHS."""
+        fields = {}
+        if val.get("kl_per_dim") is not None:
+            fields = {"val/kl_per_dim": val["kl_per_dim"], "val/collapsed_dims": collapsed_dims(val)}
+        message = collapse(val)
+        if message is not None:
+            streak = (self.last_record or {}).get("collapse_epochs", 0) + 1
+            fields |= {"collapse": message, "collapse_epochs": streak}
+            if self.dist.is_main and streak == WARN_AFTER_EPOCHS:
+                warn(f"epochs {self.step // self.steps_per_epoch - streak + 1}-{self.step // self.steps_per_epoch}: "
+                     f"{message}")
+        return fields
 
     def _validate(self) -> dict:
         """The validation split; under DDP each rank takes every world_size-th example and sums are all-reduced."""
