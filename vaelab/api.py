@@ -78,7 +78,7 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if hasattr(model, "likelihood"):
         result |= likelihood_facts(cfg, model, data)
         if "nelbo" in result:
-            result["nelbo_bpd"] = bits_per_dim(result["nelbo"], data.x[0].numel(), result["bpd_convention"])
+            result["nelbo_bpd"] = bits_per_dim(result["nelbo"], data.pixels[0].numel(), result["bpd_convention"])
     if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
@@ -149,7 +149,7 @@ def likelihood_facts(cfg, model, data: Split) -> dict:
     return {"likelihood": "pixelcnn" if cfg.model.decoder == "pixelcnn" else cfg.model.likelihood,
             "likelihood_on": "binary draws of the images (binarization)" if binarized else "the images",
             "image_metrics_on": "the grey images the draws came from" if binarized else "the images",
-            "bpd_convention": bpd_convention(model, data.x)}
+            "bpd_convention": bpd_convention(model, data.pixels)}
 
 
 def sampler(path: str | Path, model: nn.Module, device: str = "cpu") -> Sampler:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from . import cache
 from .errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -14,20 +15,46 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """Images ``x`` (float32 [N, C, H, W] in [0, 1]) and labels ``y`` (int64 [N], or None).
+    """Images and labels ``y`` (int64 [N], or None; -1: hidden, semi-supervised).
+
+    ``pixels``: what the split stores, [N, C, H, W]: uint8 0..255 for 8-bit images (4x smaller than float32; may be a
+    memory-mapped cache), float32 in [0, 1] for other images, or int64 codes (a VQ-VAE's code grids [N, H', W']).
+    :attr:`x` is the float32 view of all of it (uint8 / 255; other dtypes as stored); training and evaluation take
+    batches, :meth:`batch`, converted on the device, so a large uint8 split is never turned into float whole.
 
     ``source``: when ``x`` is a binarization (:mod:`~vaelab.data.binarize`), the grey images its pixels were drawn
     from, else None. A Bernoulli likelihood scores ``x``; pictures and image metrics show and compare with
     :attr:`images`, what the dataset holds. ``attributes``: binary attributes of each image [N, A] (int64 0/1; CelebA's
     ``list_attr_celeba.txt``), their names in :attr:`Dataset.attribute_names`, or None."""
 
-    x: torch.Tensor
+    pixels: torch.Tensor
     y: torch.Tensor | None
     source: torch.Tensor | None = None
     attributes: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return self.pixels.shape[0]
+
+    @property
+    def eight_bit(self) -> bool:
+        """The split stores 8-bit images (uint8)."""
+        return self.pixels.dtype == torch.uint8
+
+    @property
+    def x(self) -> torch.Tensor:
+        """All images as float32 in [0, 1] (a new tensor for 8-bit images: prefer :meth:`batch` for large splits)."""
+        return as_float(self.pixels)
+
+    def batch(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The images at ``index`` (row numbers or a slice) as :attr:`x` holds them, on ``device``: the uint8 rows are
+        gathered (from memory or the memory-mapped cache), copied (pinned, without blocking, to a CUDA device), then
+        converted there."""
+        if isinstance(index, torch.Tensor):
+            index = index.to(self.pixels.device)
+        rows = self.pixels[index]
+        if cache.is_mapped(self.pixels):
+            cache.note_read(rows.nbytes)
+        return as_float(to_device(rows, device))
 
     @property
     def images(self) -> torch.Tensor:
@@ -37,7 +64,21 @@ class Split:
     def take(self, index: torch.Tensor) -> Split:
         """The rows at ``index``, as a new split."""
         pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        return Split(pick(self.x), pick(self.y), pick(self.source), pick(self.attributes))
+        return Split(pick(self.pixels), pick(self.y), pick(self.source), pick(self.attributes))
+
+
+def as_float(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit pixels as float32 in [0, 1], k / 255 (bit for bit what dividing float32 k by 255 gives); other tensors
+    as they are."""
+    return pixels.float().div_(255) if pixels.dtype == torch.uint8 else pixels
+
+
+def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``t`` on ``device``: to a CUDA device through pinned memory, without blocking the host."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 @dataclass(frozen=True)
@@ -72,7 +113,7 @@ class Dataset:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
-        return tuple(self.train.x.shape[1:])
+        return tuple(self.train.pixels.shape[1:])
 
     @property
     def facts(self) -> DataFacts:
@@ -92,7 +133,7 @@ class Dataset:
 def check_finite(data: Dataset) -> None:
     """Raise a DataError when a split's images hold NaN or infinite values (no likelihood is defined there)."""
     for name in SPLITS:
-        x = data.split(name).x
+        x = data.split(name).pixels
         if not x.is_floating_point() or bool(torch.isfinite(x.sum())):  # one pass, no mask
             continue
         bad = sum(int((~torch.isfinite(part)).sum()) for part in x.split(1024))  # 0: the sum overflowed

@@ -55,7 +55,7 @@ def prepare(data: Dataset, mode: str, seed: int, evaluation: bool = False) -> Da
 
 
 def _drawn(split: Split, seed: int) -> Split:
-    return dataclasses.replace(split, x=fixed(split.images, seed), source=split.images)
+    return dataclasses.replace(split, pixels=fixed(split.images, seed), source=split.images)
 
 
 def describe(data: Dataset, mode: str, seed: int, split: str) -> str:

@@ -24,7 +24,8 @@ from .errors import DataError
 from .factors import FactorSplits, factor_split_dataset
 from .files import Archive, Converted, Folder, FileSpec, Source
 from .idx import check_counts, images_size, labels_size, parse_images, parse_labels
-from .images import ImageOptions, find_images, read_images
+from .cache import cached_images
+from .images import ImageOptions, find_images
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,11 @@ def _own_options(name: str, options: dict[str, Any]) -> Any:
 
 
 def _images(x: np.ndarray, scale: float) -> torch.Tensor:
-    """[N, H, W] or [N, C, H, W] pixel values (a writable array) -> float32 [N, C, H, W] divided by ``scale``."""
+    """[N, H, W] or [N, C, H, W] pixel values (a writable array) -> [N, C, H, W]: 8-bit images (uint8, ``scale``
+    255) kept as uint8 (:class:`Split` converts them per batch), others float32 divided by ``scale``."""
     images = torch.from_numpy(x)
-    return (images.unsqueeze(1) if images.ndim == 3 else images).float().div_(scale)
+    images = images.unsqueeze(1) if images.ndim == 3 else images
+    return images if images.dtype == torch.uint8 and scale == 255 else images.float().div_(scale)
 
 
 def _labelled(arrays: dict[str, np.ndarray], paths: dict[str, Path], images: str, labels: str) -> Split:
@@ -307,7 +310,7 @@ def _carve(n: int, opt: Options) -> list[torch.Tensor]:
     tenth = max(1, n // 10) if n >= 3 else 0
     rest, test = hold_out(Split(torch.arange(n), None), tenth, seed=0)  # carving row numbers, not images
     train, val = hold_out(rest, tenth if opt.val_size is None else opt.val_size, opt.seed)
-    return [train.x, val.x, test.x]
+    return [train.pixels, val.pixels, test.pixels]
 
 
 def _image_dataset(
@@ -317,10 +320,11 @@ def _image_dataset(
     """The dataset of the image files ``paths`` (with ``labels`` or None) split by ``parts``: train, val and test
     row numbers; ``attributes``: (names, int64 [N, A] per file or None), each split's rows of it.
 
-    The images are read split after split into one array, so each split is a slice of it: no copies.
+    The images are decoded split after split, once, into a memory-mapped uint8 cache (:mod:`~vaelab.data.cache`), so
+    each split is a slice of it: no copies, and no more resident memory than the batches read.
     """
     order = torch.cat(parts)
-    x = torch.from_numpy(read_images([paths[i] for i in order.tolist()], image_opt))
+    x = cached_images([paths[i] for i in order.tolist()], image_opt)
     sizes = [len(part) for part in parts]
     in_order = lambda a: [None] * 3 if a is None else torch.from_numpy(a)[order].split(sizes)  # noqa: E731
     names, table = attributes

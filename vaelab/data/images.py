@@ -10,7 +10,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -88,10 +88,20 @@ def find_images(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
 def read_images(paths: Sequence[Path], opt: ImageOptions) -> np.ndarray:
     """float32 [N, C, size, size] in [0, 1] from the image files: one array, allocated once, filled file by file."""
     out = np.empty((len(paths), opt.channels, opt.size, opt.size), np.float32)
-    for i, path in enumerate(paths):
-        pixels = np.asarray(_square(_open(path, "RGB" if opt.channels == 3 else "L"), path, opt))
-        out[i] = pixels.reshape(opt.size, opt.size, opt.channels).transpose(2, 0, 1)
+    decode_into(out, paths, opt)
     return np.divide(out, 255, out=out)
+
+
+def decode_into(out: np.ndarray, paths: Iterable[Path], opt: ImageOptions) -> None:
+    """Fill ``out`` [N, C, size, size] (uint8, or float 0..255) with the pixel values of the image files."""
+    for i, path in enumerate(paths):
+        out[i] = decode(path, opt)
+
+
+def decode(path: Path, opt: ImageOptions) -> np.ndarray:
+    """One image file's pixels, uint8 [C, size, size]."""
+    pixels = np.asarray(_square(_open(path, "RGB" if opt.channels == 3 else "L"), path, opt))
+    return pixels.reshape(opt.size, opt.size, opt.channels).transpose(2, 0, 1)
 
 
 def _open(path: Path, mode: str) -> Image.Image:

@@ -45,10 +45,10 @@ def semi_supervised(split: Split, n: int, num_classes: int, seed: int) -> Split:
     y = torch.full_like(split.y, UNLABELLED)
     y[keep] = split.y[keep]
     copies = max(1, math.ceil(LABELLED_SHARE * (len(split) - n) / ((1 - LABELLED_SHARE) * n)))
-    marked = Split(split.x, y, split.source, split.attributes)
+    marked = Split(split.pixels, y, split.source, split.attributes)
     extra = split.take(keep.repeat(copies - 1))
     if not len(extra):
         return marked
     cat = lambda a, b: None if a is None else torch.cat([a, b])  # noqa: E731
-    return Split(cat(marked.x, extra.x), cat(marked.y, extra.y), cat(marked.source, extra.source),
+    return Split(cat(marked.pixels, extra.pixels), cat(marked.y, extra.y), cat(marked.source, extra.source),
                  cat(marked.attributes, extra.attributes))

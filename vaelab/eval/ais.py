@@ -46,7 +46,7 @@ def ais_log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, steps: i
     with evaluating(model):
         log_px, acceptance = _ais(model, split, steps, chains, leapfrog, step_size, adapt_chains, batch_size, seed,
                                   progress)
-    return summarize(-log_px, model, split.x) | {
+    return summarize(-log_px, model, split.pixels) | {
         "steps": steps, "chains": chains, "leapfrog": leapfrog, "adapt_chains": adapt_chains,
         "acceptance": acceptance, "log_px": log_px}
 
@@ -59,7 +59,7 @@ def _ais(model, split, steps, chains, leapfrog, step_size, adapt_chains, batch_s
     accepted = 0.0
     bar = tqdm(total=-(-len(split) // batch_size) * 2 * steps, disable=not progress, desc="AIS")
     for i, start in enumerate(range(0, len(split), batch_size)):
-        x = split.x[start:start + batch_size].to(device)
+        x = split.batch(slice(start, start + batch_size), device)
         y = None if split.y is None or not model.conditional else split.y[start:start + batch_size].to(device)
         target = noise.mix_seed(seed, -1 - i)  # the likelihood's own noise, fixed per chain
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):

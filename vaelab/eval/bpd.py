@@ -31,12 +31,15 @@ class Convention:
 
 
 def is_binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
+    """Values 0 and 1 (for 8-bit pixels, uint8: 0 and 255)."""
+    return bool(((x == 0) | (x == (255 if x.dtype == torch.uint8 else 1))).all())
 
 
 def is_8bit(x: torch.Tensor, rows: int = 4096) -> bool:
     """Values k / 255, k = 0..255: 8-bit images scaled to [0, 1] (float32 holds k / 255 within 3e-8 of it). Checked
-    ``rows`` examples at a time, so a whole training set needs no temporary copies of its size."""
+    ``rows`` examples at a time, so a whole training set needs no temporary copies of its size. uint8 pixels are."""
+    if x.dtype == torch.uint8:
+        return True
     for part in x.split(rows):
         k = part * 255
         if not (((k - k.round()).abs() < 1e-3).all() and (part >= 0).all() and (part <= 1).all()):

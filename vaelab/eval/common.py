@@ -38,7 +38,7 @@ def batches(split: Split, batch_size: int, device, conditional: bool):
     ``images`` the split's :attr:`~vaelab.data.Split.images` (the grey originals of binary draws x, else x)."""
     for i, start in enumerate(range(0, len(split), batch_size)):
         rows = slice(start, start + batch_size)
-        x = split.x[rows].to(device)
+        x = split.batch(rows, device)
         y = None if split.y is None or not conditional else split.y[rows].to(device)
         yield i, x, y, x if split.source is None else split.source[rows].to(device)
 

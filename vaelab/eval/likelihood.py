@@ -55,18 +55,18 @@ def log_likelihood(model: nn.Module, data: Split | torch.Tensor, *, k: int = 500
     split = split_of(data)
     with evaluating(model):
         log_px = _log_likelihood(model, split, k, batch_size, max_elements, seed, progress)
-    return summarize(-log_px, model, split.x) | {"k": k, "log_px": log_px}
+    return summarize(-log_px, model, split.pixels) | {"k": k, "log_px": log_px}
 
 
 def _log_likelihood(model, split, k, batch_size, max_elements, seed, progress) -> torch.Tensor:
     device = next(model.parameters()).device
     max_elements = max_elements or MAX_ELEMENTS * eval_batch_size(model) // DEFAULT_EVAL_BATCH
-    batch_size, chunk = pass_sizes(k, split.x[0].numel(), batch_size, max_elements)
+    batch_size, chunk = pass_sizes(k, split.pixels[0].numel(), batch_size, max_elements)
     n_chunks = -(-k // chunk)
     log_px = torch.empty(len(split), dtype=torch.float64)
     bar = tqdm(total=len(split) * k, unit="sample", unit_scale=True, disable=not progress, desc="log p(x)")
     for i, start in enumerate(range(0, len(split), batch_size)):
-        x = split.x[start:start + batch_size].to(device)
+        x = split.batch(slice(start, start + batch_size), device)
         y = None if split.y is None or not model.conditional else split.y[start:start + batch_size].to(device)
         parts = []
         for j, c0 in enumerate(range(0, k, chunk)):

@@ -60,4 +60,4 @@ def evaluate_prior(model: nn.Module, split: Split, *, batch_size: int = 1000, se
     if reduce is not None:
         n, nll = reduce(n), reduce(nll)
     loss = (nll / n).item()
-    return {"n": int(n.item()), "loss": loss, "bits_per_code": loss / (split.x[0].numel() * math.log(2))}
+    return {"n": int(n.item()), "loss": loss, "bits_per_code": loss / (split.pixels[0].numel() * math.log(2))}
