@@ -189,6 +189,9 @@ class ObjectiveConfig:
                              f"(this config's objective is {self.__dict__.get('name')!r})")
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 @dataclass
 class TrainConfig:
     epochs: int | None = 10
@@ -201,7 +204,10 @@ class TrainConfig:
     patience: int | None = None  # early stopping: epochs without a better validation loss
     checkpoint_every: int = 1000  # steps between mid-epoch checkpoints (and one at every epoch end)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda when this machine has one, else cpu; cpu | cuda | cuda:N | mps
+    precision: str = field(default="fp32", metadata={"choices": PRECISIONS})  # bf16 | fp16 (autocast, fp16 with a
+    # loss scaler): the networks in reduced precision, the likelihood and KL sums in float32
+    compile: bool = False  # torch.compile the model (measured: see README)
     eval_batch_size: int | None = None  # examples per validation pass; None: the model's (vaelab.eval.eval_batch_size)
     progress: bool = True
 

@@ -8,11 +8,14 @@ from .config import ConfigError
 
 
 def resolve(name: str, option: str) -> torch.device:
-    """The device ``name`` (given as ``option``), or a ConfigError that says which devices this machine has."""
+    """The device ``name`` (given as ``option``; ``auto``: cuda when this machine has one, else cpu), or a ConfigError
+    that says which devices this machine has."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"{option} {name!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"{option} {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if n == 0:

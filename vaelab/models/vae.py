@@ -17,6 +17,17 @@ from .posterior import DiagonalGaussian
 from .prior import Prior
 
 
+
+def full_precision(t: torch.Tensor):
+    """Autocast off on ``t``'s device: under mixed precision (``train.precision``), what runs in this block (the
+    posterior's parameters, the likelihood and KL sums) runs in float32."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when autocast gave it a reduced precision (bf16, fp16); float32 and float64 as they are."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
 @dataclass
 class ELBOTerms:
     """What one pass computes; objectives turn these into a loss, loggers read them as they are."""
@@ -102,9 +113,10 @@ class VAE(LatentModel):
 
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
         """q(z|x) (or q(z|x, y))."""
-        h = self.encoder(x)  # [B, F]
+        h = widened(self.encoder(x))  # [B, F]
         c = self._label(y, h)
-        return self.q(h if c is None else torch.cat([h, c], -1))
+        with full_precision(h):
+            return self.q(h if c is None else torch.cat([h, c], -1))
 
     def log_joint(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """log p(x|z) + log p(z) for z [..., B, D]: [..., B]."""
@@ -114,8 +126,11 @@ class VAE(LatentModel):
         """One reparameterized pass: the terms of the ELBO (Kingma & Welling 2014, eq. 10). Its one stochastic
         layer is ``kl_layers``, so free bits apply to the whole KL when there is no per-dimension split."""
         q = self.posterior(x, y)
-        z, log_qz = q.rsample_and_log_prob(k)
-        log_px_z = self.likelihood.log_prob(x, self.decoder_out(z, y))
-        log_pz = self.prior.log_prob(z)
-        kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
+        with full_precision(x):
+            z, log_qz = q.rsample_and_log_prob(k)
+        out = widened(self.decoder_out(z, y))  # the decoder under autocast (train.precision), its output in float32
+        with full_precision(x):  # the likelihood and KL sums in float32 whatever the networks' precision
+            log_px_z = self.likelihood.log_prob(x, out)
+            log_pz = self.prior.log_prob(z)
+            kl, kl_per_dim = self.prior.kl(q, log_qz, log_pz)
         return ELBOTerms(log_px_z, kl, kl_per_dim, log_pz, log_qz, q, z, [kl], [self.latent_dim])

@@ -108,8 +108,7 @@ class Trainer:
                  replace: bool = False):
         check_run(cfg)
         t = cfg.train
-        device.resolve(t.device, "train.device")
-        self.dist, self.device = distributed.setup(t.device)
+        self.dist, self.device = distributed.setup(str(device.resolve(t.device, "train.device")))
         if data is not None:
             check_finite(data)
         self.data = data if data is not None else load_run_data(cfg)
@@ -122,8 +121,16 @@ class Trainer:
 
         torch.manual_seed(t.seed)  # weight initialization
         self.model = build_model(cfg, self.facts).to(self.device)
+        # Conv models on a GPU take NHWC tensors (tensor cores' layout); CPU runs keep NCHW, as measured there.
+        self.channels_last = self.device.type == "cuda" and len(self.facts.shape) == 3
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self._check_likelihood()
         self.net = DistributedDataParallel(self.model) if self.dist.enabled else self.model
+        if t.compile:
+            self.net = torch.compile(self.net)
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)  # None: float32
+        self.scaler = torch.amp.GradScaler(self.device.type) if t.precision == "fp16" else None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, betas=(t.adam_beta1, 0.999),
                                     weight_decay=t.weight_decay,
                                     fused=self.device.type in ("cpu", "cuda"))
@@ -137,7 +144,6 @@ class Trainer:
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
         self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.facts, self.total_steps).to(self.device)
         self.players = self.objective.players()
-        self.train_x = self.data.train.x.to(self.device)
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
         self.step = 0
@@ -176,7 +182,7 @@ class Trainer:
         if mode != "none" and not likelihood.binary and not self.data.binary:
             raise ConfigError(f"data.binarize={mode} draws binary pixels for a Bernoulli likelihood; "
                               f"model.likelihood={self.cfg.model.likelihood} models grey values: set data.binarize=none")
-        check_data(self.model, self.data.train.x, f"the {self.cfg.data.name} training images")
+        check_data(self.model, self.data.train.pixels, f"the {self.cfg.data.name} training images")
 
     @staticmethod
     def _zero_sums() -> dict[str, list[float]]:
@@ -196,6 +202,8 @@ class Trainer:
         meta = {"step": self.step, "epoch": self.step // self.steps_per_epoch, "best": self.best, "sums": self.sums,
                 "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "optim_groups": groups,
                 "record": self.last_record}
+        if self.scaler is not None:
+            meta["grad_scaler"] = self.scaler.state_dict()
         return tensors, meta
 
     def load_state(self, path: str | Path) -> None:
@@ -209,6 +217,8 @@ class Trainer:
             torch.set_rng_state(tensors["trainer.rng_cpu"])
             self.sums, self.step, self.best = meta["sums"], int(meta["step"]), float(meta["best"])
             self.bad_epochs, self.stopped_early = int(meta["bad_epochs"]), bool(meta["stopped_early"])
+            if self.scaler is not None and "grad_scaler" in meta:
+                self.scaler.load_state_dict(meta["grad_scaler"])
         except (KeyError, ValueError, TypeError, RuntimeError) as e:
             raise CheckpointError(f"checkpoint {path} lacks the trainer's state or holds a damaged one "
                                   f"({type(e).__name__}: {' '.join(str(e).split())}); it is not a resumable "
@@ -259,19 +269,22 @@ class Trainer:
     # ------------------------------------------------------------------------------ training
     def _order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(noise.mix_seed(self.cfg.train.seed, -1 - epoch))
-        return torch.randperm(len(self.train_x), generator=g).to(self.device)
+        return torch.randperm(len(self.data.train), generator=g).to(self.device)
 
     def _train_step(self, batch: torch.Tensor) -> dict:
         b = len(batch)
         lo, hi = self.dist.rank * b // self.dist.world_size, (self.dist.rank + 1) * b // self.dist.world_size
         idx = batch[lo:hi]  # this rank's slice of the global batch
-        x = self.train_x[idx]
+        x = self.data.train.batch(idx, self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         y = None if self.train_y is None else self.train_y[idx]
         player_logs = self._step_players()
         with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
             if self.cfg.data.binarize == "dynamic":
                 x = binarize.dynamic(x)
-            loss, logs = self.objective(self.net, x, y, self.step)
+            with torch.autocast(self.device.type, self.dtype, enabled=self.dtype is not None):
+                loss, logs = self.objective(self.net, x, y, self.step)
         logs = {k: float(v) for k, v in logs.items()} | player_logs
         finite, self.stopping = self._agree(math.isfinite(logs["loss"]), self.stop_requests.signal != 0)
         if not finite:
@@ -279,10 +292,7 @@ class Trainer:
             raise NonFiniteLoss(f"loss is {logs['loss']} at step {self.step}{where}; "
                                 f"try a lower train.lr or set train.grad_clip")
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.opt.step()
+        self._backward_and_step(loss)
         for k, v in logs.items():
             if k not in SCHEDULE_KEYS:
                 total = self.sums.setdefault(k, [0.0, 0.0])
@@ -290,6 +300,21 @@ class Trainer:
                 total[1] += len(idx)
         self.step += 1
         return logs
+
+    def _backward_and_step(self, loss: torch.Tensor) -> None:
+        """Gradients and the model's update; under fp16, through the loss scaler (its gradients unscaled before
+        clipping, steps with infinite gradients skipped)."""
+        clip, scaler = self.cfg.train.grad_clip, self.scaler
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        if scaler is not None and clip:
+            scaler.unscale_(self.opt)
+        if clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if scaler is None:
+            self.opt.step()
+        else:
+            scaler.step(self.opt)
+            scaler.update()
 
     def _step_players(self) -> dict[str, float]:
         """One update of each of the objective's players (their gradients averaged over ranks); their losses."""
