@@ -53,7 +53,7 @@ class Split:
             index = index.to(self.pixels.device)
         rows = self.pixels[index]
         if cache.is_mapped(self.pixels):
-            cache.note_read(rows.nbytes)
+            cache.note_read(len(rows), rows[0].nbytes if len(rows) else 0)
         return as_float(to_device(rows, device))
 
     @property
