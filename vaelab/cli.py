@@ -529,7 +529,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): keep the labels of N training "
                    "examples, balanced across classes (data.labels)")
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
+    t.add_argument("--device", help="auto | cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
