@@ -134,6 +134,22 @@ def test_reduced_precision_trains_on_cpu(precision):
     assert first["val/loss"] < 400  # from ~543 nats at initialization: it learns
 
 
+def test_fp16_resumes_bit_exactly_with_its_loss_scale(tiny_cfg, tmp_path):
+    tiny_cfg.train.precision = "fp16"
+    ref = Trainer(tiny_cfg, tmp_path / "ref")
+    ref.fit()
+    assert ref.scaler.get_scale() < 2.0**16  # it backed off from its initial scale: the checkpoint must carry it
+    tiny_cfg.train.epochs = 1
+    Trainer(tiny_cfg, tmp_path / "run").fit()
+    tiny_cfg.train.epochs = 2
+    resumed = Trainer(tiny_cfg, tmp_path / "run")
+    resumed.resume()
+    resumed.fit()
+    assert resumed.scaler.get_scale() == ref.scaler.get_scale()
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[k], v), k
+
+
 def test_a_bad_precision_is_one_line():
     from vaelab.config import ConfigError
     with pytest.raises(ConfigError, match="precision"):
