@@ -136,11 +136,12 @@ def test_reduced_precision_trains_on_cpu(precision):
 
 def test_fp16_resumes_bit_exactly_with_its_loss_scale(tiny_cfg, tmp_path):
     tiny_cfg.train.precision = "fp16"
-    ref = Trainer(tiny_cfg, tmp_path / "ref")
+    ref, first = Trainer(tiny_cfg, tmp_path / "ref"), Trainer(tiny_cfg.set(["train.epochs=1"]), tmp_path / "run")
+    for t in (ref, first):  # a scale so large that fp16 gradients overflow: it backs off, the checkpoint must carry it
+        t.scaler = torch.amp.GradScaler("cpu", init_scale=3 * 2.0**38)
     ref.fit()
-    assert ref.scaler.get_scale() < 2.0**16  # it backed off from its initial scale: the checkpoint must carry it
-    tiny_cfg.train.epochs = 1
-    Trainer(tiny_cfg, tmp_path / "run").fit()
+    first.fit()
+    assert ref.scaler.get_scale() < 3 * 2.0**38 and ref.scaler.get_scale() != 2.0**16  # a fresh scaler's scale
     tiny_cfg.train.epochs = 2
     resumed = Trainer(tiny_cfg, tmp_path / "run")
     resumed.resume()
