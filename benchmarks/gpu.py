@@ -1,7 +1,9 @@
 """Samples per second and the fraction of the device's peak of vaelab's training and evaluation, for a GPU
 (``--device cuda``, the default when one is present) or, to check the script, a CPU:
 
-- ``conv_vae``: ``fit()`` of a VAE with the ``conv64`` networks on CelebA-sized random images (3x64x64, batch 128);
+- ``mlp_vae``: ``fit()`` of the MLP VAE 784-512-512-32 on Fashion-MNIST-sized random images (batch 128);
+- ``conv_vae``: ``fit()`` of a VAE with the ``conv64`` networks on CelebA-sized random images (3x64x64, batch 128,
+  latent 32);
 - ``vqvae``: ``fit()`` of the VQ-VAE preset on CIFAR-sized random images (3x32x32, batch 128);
 - ``nll``: the importance-sampled log p(x) of the trained conv VAE at K = 5000 (``vaelab.eval.log_likelihood``),
   in importance samples per second.
@@ -11,6 +13,7 @@ forward pass of K samples for the NLL); the peak is this device's best measured 
 precision (``--precision bf16`` compares with a bf16 matmul). ``--compile`` runs ``torch.compile`` on the models.
 
     python benchmarks/gpu.py [--device cuda] [--precision bf16] [--compile] [--steps 50] [--nll-n 64]
+    python benchmarks/gpu.py --device cpu --steps 12 --nll-n 2   # the CPU check (with and without --compile)
 """
 from __future__ import annotations
 
@@ -65,14 +68,16 @@ def train_rate(model: str, dataset: str, shape, args, extra=()) -> tuple[dict, T
     x = trainer.data.train.batch(torch.arange(BATCH), trainer.device)
     with FlopCounterMode(display=False) as flops, torch.autocast(trainer.device.type, DTYPES[args.precision],
                                                                  enabled=args.precision != "fp32"):
-        loss, _ = trainer.objective(trainer.net, x, None, 0)
-        loss.backward()  # counted only: the timed run below starts from zero gradients
+        loss, _ = trainer.objective(trainer.model, x, None, 0)
+        loss.backward()  # counted only: the uncompiled model, its gradients dropped
     trainer.opt.zero_grad(set_to_none=True)
+    for b in range(args.warmup):  # untimed steps of the run (torch.compile compiles here)
+        trainer._train_step(torch.arange(b * BATCH, (b + 1) * BATCH, device=trainer.device))
     sync(trainer.device)
     t = time.perf_counter()
-    trainer.fit()
+    trainer.fit()  # the remaining steps, and one validation of 128 images
     sync(trainer.device)
-    rate = args.steps * BATCH / (time.perf_counter() - t)
+    rate = (args.steps - args.warmup) * BATCH / (time.perf_counter() - t)
     return {"samples_per_s": round(rate, 1), "gflop_per_sample": round(flops.get_total_flops() / BATCH / 1e9, 4),
             "tflops": rate * flops.get_total_flops() / BATCH / 1e12}, trainer
 
@@ -96,7 +101,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=list(DTYPES))
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int, default=50, help="training steps of each model, --warmup of them untimed")
+    p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--nll-n", type=int, default=64)
     p.add_argument("--k", type=int, default=5000)
     args = p.parse_args()
@@ -104,7 +110,10 @@ def main() -> None:
     args.device = str(device)
     peak = peak_tflops(device, args.precision)
     results = {}
-    results["conv_vae"], conv = train_rate("vae", "celeba", (3, 64, 64), args, ["model.arch=conv64"])
+    results["mlp_vae"], _ = train_rate("vae", "fashion-mnist", (1, 28, 28), args, ["model.hidden=[512,512]",
+                                                                                  "model.latent_dim=32"])
+    results["conv_vae"], conv = train_rate("vae", "celeba", (3, 64, 64), args, ["model.arch=conv64",
+                                                                                "model.latent_dim=32"])
     results["vqvae"], _ = train_rate("vqvae", "cifar10", (3, 32, 32), args)
     results["nll"] = nll_rate(conv, args)
     for r in results.values():
