@@ -56,6 +56,10 @@ class DataConfig:
     # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
+    classes: list[int] | None = None  # labelled datasets: keep only the examples of these classes in every split
+    # (one-class anomaly detection: [3] trains on threes alone); null: all
+    perturb: float = 0.0  # replace each training pixel by a uniform random value with this probability, afresh at
+    # every step (the background model of Ren et al. 2019's likelihood ratio); 0: none
 
 
 @dataclass
@@ -240,6 +244,10 @@ class RunConfig:
                  ("data.data_dir", self.data.data_dir is None or self.data.data_dir.strip() != "",
                   "a folder (or null: the standard places)"),
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
+                 ("data.classes", self.data.classes is None or (len(self.data.classes) > 0 and
+                                                                all(c >= 0 for c in self.data.classes)),
+                  "a non-empty list of class labels >= 0 (or null: all)"),
+                 ("data.perturb", 0 <= self.data.perturb < 1, "in [0, 1)"),
                  ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
                  ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
                  ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),
