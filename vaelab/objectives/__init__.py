@@ -6,6 +6,7 @@ from .disentangle import BetaTCObjective, DIPObjective, FactorObjective, tc_deco
 from .elbo import ELBOObjective
 from .infovae import InfoVAEObjective
 from .iwae import IWAEObjective, iwae_bound
+from .miwae import MIWAEObjective
 from .mmd import KERNELS, mmd_u
 from .prior import PriorObjective
 from .schedules import BETA_SCHEDULES, beta_at, capacity_at, kl_penalty
@@ -16,5 +17,5 @@ from .wae import WAEMMDObjective
 __all__ = ["OBJECTIVES", "Objective", "Player", "check_run", "global_batch", "inner", "InfoVAEObjective",
            "WAEMMDObjective", "WAEGANObjective", "AAEObjective", "VAEGANObjective", "KERNELS", "mmd_u",
            "BetaTCObjective", "DIPObjective", "FactorObjective", "tc_decomposition", "ELBOObjective",
-           "IWAEObjective", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at",
+           "IWAEObjective", "MIWAEObjective", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at",
            "capacity_at", "kl_penalty"]
