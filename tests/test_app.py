@@ -280,3 +280,22 @@ def test_disentanglement_page_without_results_says_how_to_get_them(runs):
     at = open_page("disentangle", run="vae")
     assert "has no disentanglement.json yet" in at.info[0].value
     assert not [b for b in at.button if b.label.startswith("Compute")]  # digits has no ground-truth factors
+
+
+# ------------------------------------------------------------------------------------ anomaly, imputation
+def test_anomaly_page_tables_the_scores_of_held_out_classes(runs):
+    at = open_page("anomaly", run="vae")
+    table = at.dataframe[0].value
+    assert list(table["score"])[:3] == ["reconstruction error (per pixel)", "negative ELBO (nats)",
+                                        "NLL, importance sampled (nats)"]
+    assert table["ROC-AUC ↑"].between(0, 1).all()
+    assert "classes [9]" in at.caption[0].value
+    assert len(image_urls(at)) == 4  # histograms, ROC, the most and the least anomalous
+
+
+def test_imputation_page_compares_with_mean_imputation(runs):
+    at = open_page("impute", run="vae")
+    table = at.dataframe[0].value
+    assert list(table["imputation"]) == ["model", "mean"]
+    assert table["imputation accuracy (fraction) ↑"].between(0, 1).all()
+    assert len(image_urls(at)) == 1

@@ -418,9 +418,9 @@ def cmd_anomaly(args) -> None:
     found = study.to_dict()
     print(f"normal: {study.normal} ({found['n_normal']}), anomalous: {study.anomalous} ({found['n_anomalous']})")
     metrics = ("roc_auc", "pr_auc", "fpr95")
-    print(f"{'score':<32}" + "".join(f"{MEASURES[m].heading:>18}" for m in metrics))
+    print(f"{'score':<34}" + "".join(f" {MEASURES[m].heading:>30}" for m in metrics))
     for key, row in study.metrics.items():
-        print(f"{MEASURES[key].title:<32}" + "".join(f"{row[m]:>18.4f}" for m in metrics))
+        print(f"{MEASURES[key].title:<34}" + "".join(f" {row[m]:>30.4f}" for m in metrics))
     out = Path(args.output or Path(args.run) / "anomaly")
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "anomaly.json", json.dumps(found, indent=2))

@@ -13,4 +13,6 @@ st.navigation([
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
     st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
+    st.Page(VIEWS / "anomaly.py", title="Anomaly", url_path="anomaly"),
+    st.Page(VIEWS / "impute.py", title="Imputation", url_path="imputation"),
 ]).run()
