@@ -154,7 +154,7 @@ class Gaussian(Likelihood):
         return torch.logaddexp(self.log_sigma, torch.tensor(math.log(self.sigma_min), dtype=self.log_sigma.dtype))
 
     def log_prob(self, x, out):
-        return self.summed(self.log_prob_elements(x, out))
+        return self.summed(Gaussian.log_prob_elements(self, x, out))  # the density at x itself, in subclasses too
 
     def log_prob_elements(self, x, out):
         log_sigma = self.log_scale()
@@ -187,6 +187,9 @@ class DequantizedGaussian(Gaussian):
     bpd_convention = "dequantized-8bit"
     needs_convention = True
     default_sigma_min = 1 / (256 * math.sqrt(12))
+
+    def log_prob(self, x, out):
+        return self.summed(self.log_prob_elements(x, out))
 
     def log_prob_elements(self, x, out):
         u = noise.rand(out.shape, batch_dim=out.dim() - 4, device=out.device, dtype=out.dtype)  # one per sample
