@@ -137,9 +137,9 @@ def test_impute_command_writes_errors_and_a_picture(miwae_run, tmp_path, capsys)
     out = tmp_path / "imp"
     assert main(["impute", str(miwae_run), "--mask", "half-top", "--method", "mwg", "--n", "50", "--steps", "5",
                  "--completions", "2", "-o", str(out)]) == 0
-    found = json.loads((out / "impute-mwg.json").read_text())
+    found = json.loads((out / "impute-mwg-half-top.json").read_text())
     assert set(found["errors"]) == {"model", "mean"} and 0 <= found["acceptance"] <= 1
-    assert (out / "impute-mwg.png").stat().st_size > 0
+    assert (out / "impute-mwg-half-top.png").stat().st_size > 0
     assert "imputation accuracy" in capsys.readouterr().out
     assert main(["impute", str(miwae_run), "--mask", "square:99"]) == 2
 

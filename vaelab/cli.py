@@ -446,10 +446,11 @@ def cmd_impute(args) -> None:
         print(f"{name:<24}" + "".join(f" {row[k]:>34.4f}" for k in keys))
     out = Path(args.output or Path(args.run) / "impute")
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / f"impute-{args.method}.json", json.dumps(found, indent=2))
+    name = f"impute-{args.method}-{Path(args.mask).stem if args.mask.endswith('.npy') else args.mask.replace(':', '')}"
+    write_atomic(out / f"{name}.json", json.dumps(found, indent=2))
     images, nrow = study.picture()
-    print(f"wrote {out}/impute-{args.method}.json and {save_grid(images, out / f'impute-{args.method}.png', nrow)}"
-          " (rows: masked input, completions, truth)")
+    print(f"wrote {out}/{name}.json and {save_grid(images, out / f'{name}.png', nrow)} (rows: masked input, "
+          "completions, truth)")
 
 
 APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
