@@ -22,7 +22,8 @@ train() {  # train DIR STEPS ARGS...: a new run, or the run in DIR continued to 
 # Fashion-MNIST -> MNIST: the default VAE (discretized logistic), and a background model on perturbed inputs
 train "$OUT/fashion" "$STEPS" --model vae --dataset fashion-mnist
 train "$OUT/fashion-background" "$BG_STEPS" --model vae --dataset fashion-mnist --set data.perturb=0.2
-vaelab anomaly "$OUT/fashion" --anomalous mnist --background "$OUT/fashion-background" --n "$N" --k "$K"
+vaelab anomaly "$OUT/fashion" --anomalous mnist --background "$OUT/fashion-background" --n "$N" --k "$K" \
+    --regret-steps 50
 
 # One-class MNIST (Bernoulli VAE on dynamically binarized digits): digit d normal, the nine others anomalous
 for d in 0 1 2 3 4 5 6 7 8 9; do

@@ -33,7 +33,7 @@ from .measures import MEASURES, SAMPLE_QUALITY
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
-from .studies.anomaly import DEFAULT_K, anomaly_study, score_run
+from .studies.anomaly import DEFAULT_K, REGRET_STEPS, anomaly_study, score_run
 from .studies.imputation import METHODS as IMPUTATION_METHODS
 from .studies.imputation import imputation_study
 from .rundir import RunDir, RunDirError
@@ -404,7 +404,7 @@ def cmd_traverse(args) -> None:
 
 def cmd_score(args) -> None:
     s, path = score_run(args.run, args.dataset, args.split, k=args.k, seed=args.seed, background=args.background,
-                        checkpoint=args.checkpoint, out=args.output)
+                        regret_steps=args.regret_steps, checkpoint=args.checkpoint, out=args.output)
     print(f"{len(next(iter(s.values())))} examples of {args.dataset or 'the run dataset'}:{args.split}; mean score "
           "(higher: more anomalous)")
     _print_rows([(MEASURES[key].title, float(v.mean())) for key, v in s.items()])
@@ -413,8 +413,8 @@ def cmd_score(args) -> None:
 
 def cmd_anomaly(args) -> None:
     study = anomaly_study(args.run, normal=args.normal, anomalous=args.anomalous, holdout=args.holdout_class,
-                          split=args.split, k=args.k, seed=args.seed, background=args.background, limit=args.n,
-                          checkpoint=args.checkpoint)
+                          split=args.split, k=args.k, seed=args.seed, background=args.background,
+                          regret_steps=args.regret_steps, limit=args.n, checkpoint=args.checkpoint)
     found = study.to_dict()
     print(f"normal: {study.normal} ({found['n_normal']}), anomalous: {study.anomalous} ({found['n_anomalous']})")
     metrics = ("roc_auc", "pr_auc", "fpr95")
@@ -616,6 +616,8 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
     sc.add_argument("--background", metavar="RUN", help="a background run (trained with --set data.perturb=0.2) "
                     "for the likelihood ratio of Ren et al. 2019")
+    sc.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret (Xiao et al. 2020) "
+                    f"with this many Adam steps per example (such as {REGRET_STEPS}; default 0: not computed)")
     an = run_command("anomaly", cmd_anomaly, "how well each anomaly score separates normal from anomalous test "
                      "examples: ROC-AUC, PR-AUC, FPR at 95%% TPR, pictures (-o: a folder)")
     an.add_argument("--normal", help="the normal examples' dataset (default: the run's, its trained classes)")
@@ -624,6 +626,8 @@ def parser() -> argparse.ArgumentParser:
                     "of the run's dataset (default for a run trained on data.classes: the other classes)")
     an.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
     an.add_argument("--background", metavar="RUN", help="a background run for the likelihood ratio")
+    an.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret with this many Adam "
+                    f"steps per example (such as {REGRET_STEPS}; default 0: not computed)")
     an.add_argument("--n", type=count(1), help="at most this many examples of each group (default: all)")
     im = run_command("impute", cmd_impute, "fill the hidden pixels of test images; error on them against mean "
                      "imputation (-o: a folder)")

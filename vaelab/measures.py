@@ -96,6 +96,8 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("llr", "likelihood ratio", "nats", None,
             "-log p(x) + log p_B(x) under a background model trained on perturbed inputs (Ren et al. 2019): an "
             "anomaly score"),
+    Measure("regret", "Likelihood Regret", "nats", None,
+            "The ELBO gained by fitting the posterior to this example alone (Xiao et al. 2020): an anomaly score"),
     Measure("png_bits", "PNG code length", "bits", None, "The size of one image as a PNG at level 9, in bits"),
     Measure("roc_auc", "ROC-AUC", "", "higher",
             "Area under the ROC curve of an anomaly score: the chance that an anomaly scores above a normal "

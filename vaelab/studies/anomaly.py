@@ -12,7 +12,9 @@ Every score is higher for a more anomalous example:
   a universal model of images, so simple images (large p(x) under every model) no longer look normal;
 - ``llr``: -log p(x) + log p_B(x), the likelihood ratio against a background model B (Ren et al. 2019, eq. 5),
   a run trained on perturbed inputs (``--set data.perturb=0.2``), which learns the background statistics that
-  dominate log p(x) and little of the semantics.
+  dominate log p(x) and little of the semantics;
+- ``regret``: Likelihood Regret (Xiao et al. 2020), the ELBO gained by fitting the posterior to one example
+  (:func:`likelihood_regret`).
 
 Detection metrics treat the anomalous examples as positives (scikit-learn's ``roc_auc_score``,
 ``average_precision_score``, ``roc_curve``).
@@ -36,14 +38,16 @@ from ..api import load_run
 from ..config import ConfigError, RunConfig
 from ..data import DataError, Split
 from ..durable import write_atomic
+from ..models.posterior import DiagonalGaussian
 from ..eval.common import eval_batch_size, evaluating
 from ..eval.likelihood import MAX_ELEMENTS, pass_sizes
 from ..objectives.iwae import iwae_bound
 from ..train import load_run_data
 from ..viz import roc_figure, score_histograms_figure
 
-SCORES = ("recon_error", "nelbo", "nll", "serra", "llr")  # in the order tables show them
+SCORES = ("recon_error", "nelbo", "nll", "serra", "llr", "regret")  # in the order tables show them
 DEFAULT_K = 100  # importance samples per example: a few minutes for 20000 MNIST images on 2 cores
+REGRET_STEPS = 50  # Adam steps of Likelihood Regret's per-example posterior
 
 
 def png_bits(images: torch.Tensor, binary: bool) -> np.ndarray:
@@ -84,6 +88,53 @@ def likelihood_scores(model: nn.Module, x: torch.Tensor, k: int = DEFAULT_K, see
     return {"nelbo": nelbo, "nll": nll}
 
 
+def elbo_with(model: nn.Module, x: torch.Tensor, q: DiagonalGaussian, k: int) -> torch.Tensor:
+    """The k-sample ELBO of x [B, ...] under posterior q, E_q[log p(x|z)] - KL(q || p(z)): [B]."""
+    z, log_qz = q.rsample_and_log_prob(k)  # [k, B, D]
+    log_pz = model.prior.log_prob(z)
+    kl, _ = model.prior.kl(q, log_qz, log_pz)
+    return (model.likelihood.log_prob(x, model.decoder_out(z)) - kl).mean(0)
+
+
+def likelihood_regret(model: nn.Module, x: torch.Tensor, *, steps: int = REGRET_STEPS, lr: float = 0.1,
+                      k: int = 10, seed: int = 0) -> np.ndarray:
+    """Likelihood Regret (Xiao et al. 2020, eq. 6): how much the ELBO of each example rises when its posterior is
+    fitted to it alone, ELBO(x; q*_x) - ELBO(x; q(z|x)) in nats [N], higher for inputs the amortized encoder (and so
+    the model) has not learned. A variant: Xiao et al. fine-tune the encoder's weights per example; here the
+    posterior's own parameters (mu, log sigma^2) are fitted, from the encoder's, by ``steps`` of Adam on the
+    one-sample ELBO, every example of a batch at once (their gradients do not mix). Both ELBOs from the same ``k``
+    draws of the noise."""
+    device = next(model.parameters()).device
+    out = np.empty(len(x))
+    with evaluating(model):
+        for i, start in enumerate(range(0, len(x), eval_batch_size(model))):
+            xb = x[start:start + eval_batch_size(model)].to(device)
+            with torch.no_grad():
+                q = model.posterior(xb)
+            if type(q) is not DiagonalGaussian:
+                raise ConfigError("Likelihood Regret fits a diagonal Gaussian posterior per example; this model's "
+                                  f"posterior is {type(q).__name__}")
+            mu, logvar = q.mu.clone().requires_grad_(), q.logvar.clone().requires_grad_()
+            opt = torch.optim.Adam([mu, logvar], lr=lr)
+            with noise.batch_noise(noise.mix_seed(seed, i), device=device), torch.enable_grad():
+                for _ in range(steps):
+                    loss = -elbo_with(model, xb, DiagonalGaussian(mu, logvar), 1).sum()  # examples independent
+                    mu.grad, logvar.grad = torch.autograd.grad(loss, [mu, logvar])
+                    opt.step()
+            with torch.no_grad():
+                before = elbo_with_seed(model, xb, q, k, seed, i)
+                after = elbo_with_seed(model, xb, DiagonalGaussian(mu, logvar), k, seed, i)
+            out[start:start + len(xb)] = (after - before).double().cpu().numpy()
+    return out
+
+
+def elbo_with_seed(model: nn.Module, x: torch.Tensor, q: DiagonalGaussian, k: int, seed: int, batch: int
+                   ) -> torch.Tensor:
+    """:func:`elbo_with` under the noise of (seed, batch): the same draws for every q."""
+    with noise.batch_noise(noise.mix_seed(seed, -1 - batch), device=x.device):
+        return elbo_with(model, x, q, k)
+
+
 @torch.no_grad()
 def recon_error(model: nn.Module, x: torch.Tensor, images: torch.Tensor) -> np.ndarray:
     """Per-example mean squared error per pixel of the reconstruction of x against ``images`` (the grey images a
@@ -98,10 +149,10 @@ def recon_error(model: nn.Module, x: torch.Tensor, images: torch.Tensor) -> np.n
     return torch.cat(out).numpy()
 
 
-def scores(model: nn.Module, split: Split, *, k: int = DEFAULT_K, seed: int = 0, background: nn.Module | None = None
-           ) -> dict[str, np.ndarray]:
-    """Every score that applies to ``model`` (and ``background``) for each example of ``split``: {name: [N]}, plus
-    ``png_bits``, the compressor's code length that ``serra`` subtracts."""
+def scores(model: nn.Module, split: Split, *, k: int = DEFAULT_K, seed: int = 0, background: nn.Module | None = None,
+           regret_steps: int = 0) -> dict[str, np.ndarray]:
+    """Every score that applies to ``model`` (and ``background``; Likelihood Regret with ``regret_steps``) for each
+    example of ``split``: {name: [N]}, plus ``png_bits``, the compressor's code length that ``serra`` subtracts."""
     if getattr(model, "conditional", False):
         raise ConfigError("anomaly scores need an unconditional model (a CVAE's likelihood needs the label of "
                           "the example it scores)")
@@ -114,6 +165,8 @@ def scores(model: nn.Module, split: Split, *, k: int = DEFAULT_K, seed: int = 0,
     if background is not None:
         background.family.require("likelihood", "the likelihood ratio (--background)")
         out["llr"] = out["nll"] - likelihood_scores(background, split.x, k, seed)["nll"]
+    if regret_steps:
+        out["regret"] = likelihood_regret(model, split.x, steps=regret_steps, seed=seed)
     return out
 
 
@@ -129,7 +182,7 @@ def run_split(cfg: RunConfig, dataset: str | None, split: str, classes: list[int
 
 
 def score_run(path: str | Path, dataset: str | None = None, split: str = "test", *, k: int = DEFAULT_K,
-              seed: int = 0, background: str | Path | None = None, checkpoint: str = "best",
+              seed: int = 0, background: str | Path | None = None, regret_steps: int = 0, checkpoint: str = "best",
               out: str | Path | None = None) -> tuple[dict[str, np.ndarray], Path]:
     """``vaelab score``: the scores of every example of ``dataset``'s ``split`` under run ``path`` (and the
     ``background`` run), written as CSV (index, label, one column per score) to ``out`` (default:
@@ -137,7 +190,7 @@ def score_run(path: str | Path, dataset: str | None = None, split: str = "test",
     cfg, model = load_run(path, checkpoint)
     data = run_split(cfg, dataset, split)
     bg = load_run(background, "best")[1] if background else None
-    s = scores(model, data, k=k, seed=seed, background=bg)
+    s = scores(model, data, k=k, seed=seed, background=bg, regret_steps=regret_steps)
     labels = data.y.numpy() if data.y is not None else np.full(len(data), -1)
     out = Path(out) if out else Path(path) / "scores" / f"{dataset or cfg.data.name}-{split}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +249,7 @@ class AnomalyStudy:
 
 def anomaly_study(path: str | Path, *, normal: str | None = None, anomalous: str | None = None,
                   holdout: list[int] | None = None, split: str = "test", k: int = DEFAULT_K, seed: int = 0,
-                  background: str | Path | None = None, limit: int | None = None,
+                  background: str | Path | None = None, regret_steps: int = 0, limit: int | None = None,
                   checkpoint: str = "best") -> AnomalyStudy:
     """Score the normal examples (``normal``'s split, default the run's dataset restricted to the classes the run
     trained on, or to all but the ``holdout`` classes) and the anomalous ones (``anomalous``'s split, else the
@@ -222,7 +275,7 @@ def anomaly_study(path: str | Path, *, normal: str | None = None, anomalous: str
     a, nm = (s.take(torch.arange(min(limit or len(s), len(s)))) for s in (a, nm))
     bg = load_run(background, "best")[1] if background else None
     both = Split(torch.cat([nm.x, a.x]), None, None if nm.source is None else torch.cat([nm.images, a.images]))
-    s = scores(model, both, k=k, seed=seed, background=bg)
+    s = scores(model, both, k=k, seed=seed, background=bg, regret_steps=regret_steps)
     s.pop("png_bits", None)
     sn, sa = ({key: v[rows] for key, v in s.items()} for rows in (slice(0, len(nm)), slice(len(nm), None)))
     metrics = {key: detection(sn[key], sa[key]) for key in s}
