@@ -121,3 +121,18 @@ def test_anomaly_refuses_unnamed_anomalies(tmp_path, capsys):
     assert main(["anomaly", str(run)]) == 2
     assert "--holdout-class" in capsys.readouterr().err
     assert main(["score", str(run), "--dataset", "mnist"]) == 2  # 28x28 images for an 8x8 model
+
+
+def test_bad_data_options_get_one_line_errors(tmp_path, capsys):
+    from vaelab.config import ConfigError
+    from vaelab.data import DataError
+
+    with pytest.raises(ConfigError, match="data.perturb"):
+        RunConfig().set(["data.perturb=1.5"]).check()
+    with pytest.raises(ConfigError, match="data.classes"):
+        RunConfig().set(["data.classes=[]"]).check()
+    with pytest.raises(DataError, match="not labels"):
+        load_run_data(RunConfig().set(["data.name=digits", "data.classes=[12]"]))
+    assert main(["train", "--model", "vae", "--dataset", "digits", "--steps", "1", "--set", "data.classes=[12]",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "not labels of 'digits'" in capsys.readouterr().err

@@ -153,3 +153,30 @@ def test_miwae_refuses_what_it_cannot_train():
         check_run(base.set(["model.likelihood=discretized-logistic"]))
     with pytest.raises(ConfigError, match="kl section"):
         check_run(base.set(["kl.beta=2"]))
+
+
+def test_miwae_masks_come_from_a_file_or_a_rate(tmp_path):
+    """A file's masks are drawn from for each example (here one half-top mask for all); a rate hides that share of
+    pixels, the same ones in every channel, drawn from the step's noise (the same draws for the same seed)."""
+    from vaelab import noise
+    from vaelab.data import DataFacts
+    from vaelab.objectives.miwae import MIWAEObjective
+
+    half = np.ones((8, 8), dtype=np.uint8)
+    half[:4] = 0
+    np.save(tmp_path / "half.npy", half)
+    facts = DataFacts((1, 8, 8))
+    cfg = RunConfig().set(["objective.name=miwae", f"objective.miwae.mask={tmp_path / 'half.npy'}"])
+    m = MIWAEObjective(cfg, facts, 10).observed(torch.zeros(5, 1, 8, 8))
+    assert m.shape == (5, 1, 8, 8) and not m[:, :, :4].any() and m[:, :, 4:].all()
+    rated = RunConfig().set(["objective.name=miwae", "objective.miwae.rate=0.3"])
+    rated = MIWAEObjective(rated, DataFacts((3, 8, 8)), 10)
+    with noise.batch_noise(7):
+        a = rated.observed(torch.zeros(400, 3, 8, 8))
+    with noise.batch_noise(7):
+        b = rated.observed(torch.zeros(400, 3, 8, 8))
+    assert torch.equal(a, b) and (a == a[:, :1]).all()
+    assert (~a).double().mean().item() == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(DataError):
+        MIWAEObjective(RunConfig().set(["objective.name=miwae", f"objective.miwae.mask={tmp_path / 'half.npy'}"]),
+                       DataFacts((1, 28, 28)), 10)
