@@ -180,3 +180,17 @@ def test_miwae_masks_come_from_a_file_or_a_rate(tmp_path):
     with pytest.raises(DataError):
         MIWAEObjective(RunConfig().set(["objective.name=miwae", f"objective.miwae.mask={tmp_path / 'half.npy'}"]),
                        DataFacts((1, 28, 28)), 10)
+
+
+def test_imputation_refuses_models_it_cannot_fill_with():
+    """One line for a hierarchy, a likelihood that does not factorize over pixels, a model without a density."""
+    from vaelab.data import DataFacts
+    from vaelab.eval.imputation import require_imputation
+    from vaelab.models import build_model
+
+    facts = DataFacts((1, 8, 8))
+    for sets, message in ((["model.name=hvae", "model.layers=[4, 2]"], "one latent layer"),
+                          (["data.binarize=none", "model.likelihood=continuous-bernoulli"], "factorizes"),
+                          (["model.name=wae-mmd", "model.posterior=deterministic"], "can estimate log p")):
+        with pytest.raises(ConfigError, match=message):
+            require_imputation(build_model(RunConfig().set(["model.hidden=[16]", *sets]), facts))

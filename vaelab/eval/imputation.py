@@ -23,6 +23,7 @@ from torch import nn
 from .. import noise
 from ..config import ConfigError
 from ..models.likelihood import observed_only, require_elements
+from ..models.vae import VAE
 from .common import evaluating
 
 
@@ -30,8 +31,8 @@ def require_imputation(model: nn.Module, what: str = "imputation") -> None:
     """A clear error when ``model`` cannot impute: no density (an autoencoder, a VQ-VAE), a hierarchy, a
     likelihood that does not factorize over pixels."""
     model.family.require("likelihood", what)
-    if not hasattr(model, "log_joint"):
-        raise ConfigError(f"{what} needs a VAE with one latent layer (q(z|x), p(x|z)); this is a "
+    if not isinstance(model, VAE):
+        raise ConfigError(f"{what} needs a VAE with one latent layer (q(z|x), p(z), p(x|z)); this is a "
                           f"{type(model).__name__}")
     require_elements(model.likelihood, what)
 

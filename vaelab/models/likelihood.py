@@ -76,7 +76,7 @@ def require_elements(likelihood: Likelihood | type[Likelihood], what: str) -> No
     """A clear error when ``likelihood`` (or its class) gives no log p(x_i|z) per element (it does not factorize
     over pixels)."""
     kind = likelihood if isinstance(likelihood, type) else type(likelihood)
-    if kind.log_prob_elements is Likelihood.log_prob_elements:
+    if getattr(kind, "log_prob_elements", Likelihood.log_prob_elements) is Likelihood.log_prob_elements:
         raise ConfigError(f"{what} needs a likelihood that factorizes over pixels (bernoulli, gaussian, "
                           f"dequantized-gaussian); this model's is {kind.__name__}")
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-from matplotlib.figure import Figure
 from torch import nn
 
 from .. import noise
@@ -38,10 +38,10 @@ from ..api import load_run
 from ..config import ConfigError, RunConfig
 from ..data import DataError, Split
 from ..durable import write_atomic
-from ..models.posterior import DiagonalGaussian
-from ..eval.common import eval_batch_size, evaluating
+from ..eval.common import DEFAULT_EVAL_BATCH, eval_batch_size, evaluating
 from ..eval.likelihood import MAX_ELEMENTS, pass_sizes
-from ..objectives.iwae import iwae_bound
+from ..models.posterior import DiagonalGaussian
+from ..models.vae import VAE
 from ..train import load_run_data
 from ..viz import roc_figure, score_histograms_figure
 
@@ -69,7 +69,7 @@ def likelihood_scores(model: nn.Module, x: torch.Tensor, k: int = DEFAULT_K, see
     """-ELBO (mean over the K draws) and the K-sample importance-sampled -log p(x), nats per example [N], from the
     same draws z ~ q(z|x), vectorized over examples and samples as :func:`vaelab.eval.log_likelihood` is."""
     device = next(model.parameters()).device
-    max_elements = MAX_ELEMENTS * eval_batch_size(model) // 1000
+    max_elements = MAX_ELEMENTS * eval_batch_size(model) // DEFAULT_EVAL_BATCH  # as log_likelihood scales it
     batch, chunk = pass_sizes(k, x[0].numel(), None, max_elements)
     n_chunks = -(-k // chunk)
     nelbo, nll = np.empty(len(x)), np.empty(len(x))
@@ -111,9 +111,9 @@ def likelihood_regret(model: nn.Module, x: torch.Tensor, *, steps: int = REGRET_
             xb = x[start:start + eval_batch_size(model)].to(device)
             with torch.no_grad():
                 q = model.posterior(xb)
-            if type(q) is not DiagonalGaussian:
-                raise ConfigError("Likelihood Regret fits a diagonal Gaussian posterior per example; this model's "
-                                  f"posterior is {type(q).__name__}")
+            if type(q) is not DiagonalGaussian or not isinstance(model, VAE):
+                raise ConfigError("Likelihood Regret fits a diagonal Gaussian posterior per example of a VAE with one "
+                                  f"latent layer; this is a {type(model).__name__} with a {type(q).__name__} posterior")
             mu, logvar = q.mu.clone().requires_grad_(), q.logvar.clone().requires_grad_()
             opt = torch.optim.Adam([mu, logvar], lr=lr)
             with noise.batch_noise(noise.mix_seed(seed, i), device=device), torch.enable_grad():
