@@ -550,7 +550,8 @@ def parser() -> argparse.ArgumentParser:
         if split:
             c.add_argument("--split", default="test", choices=("train", "val", "test"))
         if name != "eval":
-            c.add_argument("-o", "--output", help="PNG file (default: in the run directory)")
+            what = {"score": "CSV file", "anomaly": "folder", "impute": "folder", "codes": "folder"}.get(name, "PNG file")
+            c.add_argument("-o", "--output", help=f"{what} (default: in the run directory)")
         return c
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
