@@ -282,6 +282,42 @@ def test_disentanglement_page_without_results_says_how_to_get_them(runs):
     assert not [b for b in at.button if b.label.startswith("Compute")]  # digits has no ground-truth factors
 
 
+# ------------------------------------------------------------------------------------------- arithmetic
+def test_arithmetic_page_moves_images_along_an_attribute(runs):
+    at = open_page("arithmetic", run="vae")
+    assert widget(at.selectbox, "attribute").options == [str(c) for c in range(10)]
+    before = image_urls(at)
+    assert len(before) == 2  # the moved images and the analogy
+    widget(at.selectbox, "attribute").set_value("7").run()
+    assert not at.exception and image_urls(at)[0] != before[0]
+    widget(at.text_input, "minus b").set_value("img:9999").run()
+    assert any("img:N with N from 0 to 296" in e.value for e in at.error)
+
+
+def test_arithmetic_page_refuses_a_conditional_run(runs):
+    at = open_page("arithmetic", run="cvae")
+    assert any("conditional model" in e.value for e in at.error)
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
+    from vaelab.cli import main
+
+    assert main(["sweep", "--model", "beta-vae", "--dataset", "digits", "--steps", "10", "--set", "model.hidden=[64]",
+                 "--set", "model.latent_dim=3", "--set", "train.batch_size=64", "--grid", "kl.beta=0.5,50",
+                 "--out", str(tmp_path / "beta")]) == 0
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("sweep")
+    table = at.dataframe[0].value
+    assert sorted(table["kl.beta"]) == [0.5, 50] and list(table.columns[:3]) == ["trial", "seed", "kl.beta"]
+    rows = {r["run"]: r for r in json.loads((tmp_path / "beta" / "sweep.json").read_text())["rows"]}
+    assert sorted(table["nelbo"]) == sorted(r["nelbo"] for r in rows.values())
+    assert len(at.image) >= 4  # rate-distortion, metrics against beta; the run's curves and samples
+    if any(r["collapse"] for r in rows.values()):  # 10 steps: no unit is active yet, and the page says so
+        assert any("posterior collapse" in w.value for w in at.warning)
+    widget(at.selectbox, "run").set_value(next(r for r in rows if "kl.beta=50" in r)).run()
+    assert not at.exception
+    assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)
 # ------------------------------------------------------------------------------------ anomaly, imputation
 def test_anomaly_page_tables_the_scores_of_held_out_classes(runs):
     at = open_page("anomaly", run="vae")

@@ -24,7 +24,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
-         "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement"}
+         "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement",
+         "arithmetic?run=vae": "Latent arithmetic",
+         "sweep": "Sweep"}
 
 
 def free_port() -> int:

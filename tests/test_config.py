@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from vaelab.config import ConfigError, RunConfig, read_patch
 
@@ -35,6 +36,7 @@ def test_bad_keys_and_types_are_named():
     (["model.likelihood=poisson"], "model.likelihood must be one of bernoulli, continuous-bernoulli, "
                                    "dequantized-gaussian, discretized-logistic, gaussian; got 'poisson'"),
     (["model.mixtures=0"], "model.mixtures must be >= 1; got 0"),
+    (["data.limit=0"], r"data.limit must be >= 1 \(or null\); got 0"),
     (["model.sigma_min=-0.1"], r"model.sigma_min must be >= 0 \(or null\); got -0.1"),
     (["model.sigma_mode=per-row"], "model.sigma_mode must be one of per-pixel, per-channel, isotropic"),
     (["model.activation=foo"], "model.activation must be one of elu, gelu, relu, silu, tanh, gated; got 'foo'"),
@@ -74,3 +76,26 @@ def test_shipped_config_files_are_valid():
     assert files
     for f in files:
         RunConfig().override(read_patch(f))
+
+
+def test_run_config_layers_presets_as_the_cli_does():
+    """Dataset presets, then the model's, then assignments: Fashion-MNIST's grey pixels take the discretized
+    logistic, beta-vae sets beta 4, and an assignment overrides both."""
+    from vaelab.api import run_config
+
+    cfg = run_config("beta-vae", "fashion-mnist", ["model.latent_dim=8"])
+    assert (cfg.model.name, cfg.data.name, cfg.kl.beta, cfg.model.latent_dim) == ("beta-vae", "fashion-mnist", 4.0, 8)
+    assert (cfg.model.likelihood, cfg.data.binarize) == ("discretized-logistic", "none")
+    assert run_config("beta-vae", "mnist", ["kl.beta=2"]).kl.beta == 2.0
+    assert run_config("vae", "mnist").model.likelihood == "bernoulli"
+
+
+def test_data_limit_keeps_the_first_examples_of_each_split(tiny_cfg):
+    from vaelab.train import load_run_data
+
+    full = load_run_data(tiny_cfg)
+    small = load_run_data(tiny_cfg.set(["data.limit=50"]))
+    for name in ("train", "val", "test"):
+        assert len(small.split(name)) == 50
+        assert torch.equal(small.split(name).x, full.split(name).x[:50])
+    assert small.facts.train_size == 50

@@ -3,28 +3,50 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from PIL import Image
 from torch import nn
 
-from .config import ConfigError
-from .data import DATASETS, Split, binarize, load_dataset
+from .config import ConfigError, RunConfig
+from .data import DATASET_PRESETS, DATASETS, Split, binarize, load_dataset
 from .data.base import SPLITS
 from .data.images import ImageOptions, find_images, read_images
 from .eval import ais_log_likelihood, evaluate, log_likelihood, quality
 from .eval.bpd import bits_per_dim, bpd_convention
+from .eval.representation import representation_scores
 from .eval.quality import FEATURE_BATCH, K_DENSITY_COVERAGE, K_PRECISION_RECALL, Sampler, extract, in_batches, scores
 from .features import FeatureNetwork, load_network, network_name
 from .measures import MEASURES
-from .models import load, load_run
+from .models import MODELS, load, load_run
 from .models.linear import exact_log_px, linear_gaussian_parts
 from .rundir import RunDir, RunDirError, write_atomic
 from .train import load_run_data
 from .train.prior import code_grid, encode_codes, prior_dir
 
-__all__ = ["load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images"]
+__all__ = ["run_config", "load", "load_run", "evaluate_run", "run_sample_quality", "sampler", "compare_images",
+           "disentangle_run"]
+
+
+def run_config(model: str = "vae", dataset: str | None = None, assignments: Sequence[str] = (),
+               patches: Sequence[dict] = ()) -> RunConfig:
+    """The config that ``vaelab train --model MODEL --dataset DATASET --set A ...`` trains, from Python: defaults <-
+    the dataset's presets (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)
+    <- the model name's presets (``beta-vae``: ``kl.beta=4``) <- ``patches`` (nested dicts: a config file, flags)
+    <- ``dataset`` <- ``assignments`` (``section.key=value`` strings). The dataset whose presets apply is the one
+    the other layers name."""
+    named = {"model": {"name": model}} | ({"data": {"name": dataset}} if dataset else {})
+
+    def layered(cfg: RunConfig) -> RunConfig:
+        cfg = cfg.override(MODELS.get(model).presets)
+        for patch in (*patches, named):
+            cfg = cfg.override(patch)
+        return cfg.set(list(assignments))
+
+    cfg = layered(RunConfig())
+    presets = DATASET_PRESETS.get(cfg.data.name)
+    return layered(RunConfig().override(presets)) if presets else cfg
 
 
 def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best", device: str = "cpu", *,
@@ -40,7 +62,9 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     it, the negative ELBO in bits per dimension (``nelbo_bpd``, an upper bound on ``bpd``); a VQ-VAE with a code
     prior: the prior's bits per code; a VAE with ``nll_samples`` / ``ais_steps``: -log p(x) by importance sampling /
     AIS, the gap, and bits per dimension where a ``bpd_convention`` gives them meaning (:mod:`vaelab.eval.bpd`); a
-    linear-Gaussian VAE: the exact ``nll_exact`` (:mod:`vaelab.models.linear`); with ``sample_quality``:
+    linear-Gaussian VAE: the exact ``nll_exact`` (:mod:`vaelab.models.linear`); an unconditional model with
+    continuous latents on labelled data: k-means NMI/ARI of its posterior means against the labels and a linear
+    probe's accuracy (:mod:`vaelab.eval.representation`); with ``sample_quality``:
     :func:`run_sample_quality` of ``n_samples`` samples on network ``features``."""
     cfg, model = load_run(path, checkpoint, device)
     if nll_samples or ais_steps:
@@ -49,6 +73,7 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     data = dataset.split(split)
     result = {"split": split, "checkpoint": checkpoint, "dataset": cfg.data.name, "model": cfg.model.name,
               "binarization": binarize.describe(dataset, cfg.data.binarize, cfg.data.seed, split),
+              **({"limit": cfg.data.limit} if cfg.data.limit else {}),  # a quick look: not the dataset's numbers
               **evaluate(model, data, batch_size=batch_size, seed=seed)}
     if hasattr(model, "likelihood"):
         result |= likelihood_facts(cfg, model, data)
@@ -57,6 +82,8 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     if model.family.can("code-prior") and (prior_dir(path) / "config.yaml").exists():
         _, prior = load_run(prior_dir(path), "best", device)
         result["prior_bits_per_code"] = evaluate(prior, encode_codes(model, data))["bits_per_code"]
+    if model.family.latent == "continuous" and not model.conditional and dataset.num_classes >= 2:
+        result |= representation_scores(model, dataset.train, data, dataset.num_classes, seed)
     if linear_gaussian_parts(model) is not None:
         result["nll_exact"] = -exact_log_px(model, data.x).mean().item()
     if nll_samples:
@@ -72,6 +99,47 @@ def evaluate_run(path: str | Path, split: str = "test", checkpoint: str = "best"
     # (an ELBO, NLL, bits per dimension for a model without a likelihood; codebook use without codes) is left out
     write_atomic(RunDir(path).eval, json.dumps(result, indent=2))
     return result
+
+
+def protocol_sizes(num_train: int | None, num_test: int | None = None) -> dict | None:
+    """Smaller disentanglement protocol sizes for a quick look (None: Locatello et al.'s): ``num_train`` training
+    points, ``num_test`` (default half as many) test and evaluation points."""
+    if not num_train:
+        return None
+    n_test = num_test or num_train // 2
+    return {"num_train": num_train, "num_test": n_test, "num_eval": n_test, "num_variance_estimate": num_train}
+
+
+def score_disentanglement(path: str | Path, model: nn.Module, factors, dataset: str, seed: int = 0,
+                          sizes: dict | None = None, metrics: list[str] | None = None) -> dict:
+    """The disentanglement metrics of ``model``'s posterior means on factor dataset ``factors`` (named ``dataset``),
+    written to ``path/disentanglement.json`` and returned: metric name -> its scores."""
+    from .disentangle import all_metrics
+    from .disentangle.metrics import METRICS
+
+    unknown = sorted(set(metrics or ()) - set(METRICS))
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    device = next(model.parameters()).device
+    represent = lambda images: model.encode(images.to(device)).cpu()  # noqa: E731 - the posterior mean
+    results = all_metrics(factors, represent, seed, sizes, metrics=metrics)
+    write_atomic(Path(path) / "disentanglement.json", json.dumps({"dataset": dataset, "seed": seed, **results},
+                                                                 indent=2))
+    return results
+
+
+def disentangle_run(path: str | Path, dataset: str | None = None, data_dir: str | None = None, seed: int = 0,
+                    num_train: int | None = None, num_test: int | None = None, metrics: list[str] | None = None,
+                    checkpoint: str = "best", device: str = "cpu") -> dict:
+    """:func:`score_disentanglement` of run ``path`` on factor dataset ``dataset`` (default: the run's), with
+    :func:`protocol_sizes` (``vaelab disentangle`` without its pictures)."""
+    from .data.factors import load_factor_dataset
+
+    cfg, model = load_run(path, checkpoint, device)
+    model.family.require("disentangle", "disentanglement metrics")
+    name = dataset or cfg.data.name
+    factors = load_factor_dataset(name, data_dir or (None if dataset else cfg.data.data_dir))
+    return score_disentanglement(path, model, factors, name, seed, protocol_sizes(num_train, num_test), metrics)
 
 
 def likelihood_facts(cfg, model, data: Split) -> dict:

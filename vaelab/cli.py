@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, score, anomaly, impute, check, fid, features, app.
+disentangle, score, anomaly, impute, arithmetic, check, fid, features, sweep, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from . import interrupted
-from .api import compare_images, evaluate_run, load_run
+from .api import compare_images, evaluate_run, load_run, protocol_sizes, run_config, score_disentanglement
 from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
-from .data import DATASET_PRESETS, DATASETS, DataError, Split, load_dataset
-from .durable import VaelabWarning, write_atomic
+from .data import DATASETS, DataError, Split, load_dataset
+from .durable import VaelabWarning
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
@@ -37,6 +37,7 @@ from .studies.anomaly import DEFAULT_K, REGRET_STEPS, anomaly_study, score_run
 from .studies.imputation import METHODS as IMPUTATION_METHODS
 from .studies.imputation import imputation_study
 from .rundir import RunDir, RunDirError
+from .studies.arithmetic import Arithmetic, parse_strength
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
 from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
@@ -58,10 +59,8 @@ def cmd_list(args) -> None:
 
 
 def train_config(args) -> RunConfig:
-    """defaults <- the dataset's presets <- the model name's presets <- --config file <- command-line flags <- --set.
-
-    The model name is --model's, else the --config file's model.name, else vae. The dataset is the one the other
-    layers name (``DATASET_PRESETS``: grey and colour datasets take the discretized logistic likelihood)."""
+    """The config of ``vaelab train`` (:func:`vaelab.api.run_config`): --config file <- command-line flags <- --set
+    over the presets of the model name (--model's, else the --config file's model.name, else vae) and dataset."""
     patch = read_patch(args.config) if args.config else {}
     name = args.model or patch.get("model", {}).get("name", "vae")
     flags = {"model": {"name": name}, "data": {}, "train": {}}
@@ -80,20 +79,16 @@ def train_config(args) -> RunConfig:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
         flags.setdefault("objective", {})["k"] = args.k
-
-    def layered(base: RunConfig) -> RunConfig:
-        return base.override(MODELS.get(name).presets).override(patch).override(flags).set(args.set)
-
-    cfg = layered(RunConfig())
-    dataset = DATASET_PRESETS.get(cfg.data.name)
-    return layered(RunConfig().override(dataset)) if dataset else cfg
+    if args.labels is not None:
+        flags["data"]["labels"] = args.labels
+    return run_config(name, patches=(patch, flags), assignments=args.set)
 
 
 def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--seed": args.seed, "--overwrite": args.overwrite or None}
+                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
@@ -256,7 +251,8 @@ def cmd_features(args) -> None:
 
 
 EVAL_SHOWN = ("n", "nelbo", "nelbo_bpd", "recon", "kl", "sse", "mse", "psnr", "ssim", "mmd", "active_units",
-              "perplexity", "codes_used", "dead_codes", "prior_bits_per_code", "nll_exact")
+              "class_error", "nmi", "ari", "probe_accuracy", "perplexity", "codes_used", "dead_codes",
+              "prior_bits_per_code", "nll_exact")
 
 
 def _out(args, default: str) -> Path:
@@ -324,27 +320,15 @@ def cmd_codes(args) -> None:
 
 def cmd_disentangle(args) -> None:
     from .data.factors import load_factor_dataset
-    from .disentangle import all_metrics
-    from .disentangle.metrics import METRICS
-
-    unknown = sorted(set(args.metrics or ()) - set(METRICS))
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
 
     cfg, model = load_run(args.run, args.checkpoint, args.device)
     model.family.require("disentangle", "`vaelab disentangle`")
     name = args.dataset or cfg.data.name
     factors = load_factor_dataset(name, args.data_dir or (None if args.dataset else cfg.data.data_dir))
     device = torch.device(args.device)
-    represent = lambda images: model.encode(images.to(device)).cpu()  # noqa: E731 - the posterior mean
-    sizes = None
-    if args.num_train:
-        n_test = args.num_test or args.num_train // 2
-        sizes = {"num_train": args.num_train, "num_test": n_test, "num_eval": n_test,
-                 "num_variance_estimate": args.num_train}
-    results = all_metrics(factors, represent, args.seed, sizes, metrics=args.metrics)
+    results = score_disentanglement(args.run, model, factors, name, args.seed,
+                                    protocol_sizes(args.num_train, args.num_test), args.metrics)
     out = Path(args.run)
-    write_atomic(out / "disentanglement.json", json.dumps({"dataset": name, "seed": args.seed, **results}, indent=2))
     rng = torch.Generator().manual_seed(args.seed)
     _, images = factors.sample(1000, np.random.default_rng(args.seed))
     evaluation = evaluate(model, Split(images, None))
@@ -451,10 +435,67 @@ def cmd_impute(args) -> None:
     images, nrow = study.picture()
     print(f"wrote {out}/{name}.json and {save_grid(images, out / f'{name}.png', nrow)} (rows: masked input, "
           "completions, truth)")
+def cmd_arithmetic(args) -> None:
+    """Attribute vectors (White 2016): list them, draw images moved along one (--add), or an analogy a - b + c."""
+    study = Arithmetic(args.run, args.checkpoint, args.split, seed=args.seed, device=args.device)
+    if not args.add and not args.analogy:
+        print(f"attributes of {study.cfg.data.name} ({len(study.z)} examples), with the length of each vector:")
+        for name, v in study.vectors.items():
+            print(f"  {name:<24} {v.norm().item():.3f}")
+        print("draw one with --add NAME, or an analogy with --analogy A B C (attribute names or img:N)")
+        return
+    if args.add:  # --add and --analogy exclude each other
+        lo, hi = parse_strength(args.strength)
+        index = torch.arange(min(args.n, len(study.z)))
+        images, nrow = study.add(args.add, torch.linspace(lo, hi, args.steps), index)
+        name = "".join(c if c.isalnum() else "_" for c in args.add)
+        print(f"wrote {save_grid(images, _out(args, f'arithmetic_{name}.png'), nrow)} (rows: an image, then it "
+              f"moved along {args.add!r} at strengths {lo:g} to {hi:g})")
+    if args.analogy:
+        images, nrow = study.analogy(*args.analogy)
+        a, b, c = args.analogy
+        print(f"wrote {save_grid(images, _out(args, 'analogy.png'), nrow)} ({a}, {b}, {c}, then {a} - {b} + {c})")
 
 
 APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
+
+
+def cmd_sweep(args) -> None:
+    """A grid or an Optuna search over config keys, each trial's seeds trained and evaluated as run directories in
+    OUT/runs; the table and figures in OUT (:mod:`vaelab.studies`)."""
+    from .studies import SweepSpec, parse_space, run_sweep
+
+    training = argparse.Namespace(**{**vars(args), "objective": None})  # --objective is the sweep's figure here; the
+    cfg = train_config(training).set(["train.progress=false"]).check()  # training objective: --set objective.name=
+    space = parse_space(args.grid, args.range, cfg)
+    if not space.keys:
+        raise ConfigError("sweep needs at least one --grid KEY=V1,V2,... or --range KEY=LOW:HIGH[:log]")
+    if args.search == "grid" and space.ranges:
+        raise ConfigError("--range needs --search optuna (a grid takes --grid values only)")
+    if args.search == "optuna" and not args.trials:
+        raise ConfigError("--search optuna needs --trials N")
+    if args.disentangle:
+        from .data.factors import FACTOR_DATASETS
+        if cfg.data.name not in FACTOR_DATASETS:
+            raise ConfigError(f"--disentangle needs a factor dataset ({', '.join(FACTOR_DATASETS)}), not "
+                              f"{cfg.data.name}")
+    disentangle = {"num_train": args.disentangle_train, "metrics": ["mig", "dci"]} if args.disentangle else None
+    spec = SweepSpec(cfg.to_dict(), space.to_dict(), args.search, args.trials, args.objective, args.seeds, args.split,
+                     disentangle)
+    report = run_sweep(spec, args.out, args.storage, args.jobs)
+    rows = report["rows"]
+    shown = [k for k in ("objective", "nelbo", "recon", "kl", "active_units", "mig", "dci") if rows and k in rows[0]]
+    print("  ".join(f"{k:>12}" for k in ["trial", "seed", *report["keys"], *shown]))
+    for r in rows:
+        print("  ".join(f"{r[k]:>12.4g}" if isinstance(r[k], float) else f"{r[k]!s:>12}"
+                        for k in ["trial", "seed", *report["keys"], *shown]))
+    collapsed = [r["run"] for r in rows if r.get("collapse")]
+    if collapsed:
+        print(f"posterior collapse in {len(collapsed)} run(s): {', '.join(collapsed)}")
+    if report["best"]:
+        print(f"best ({args.objective} on the {args.split} split): {report['best']}")
+    print(f"wrote {Path(args.out) / 'sweep.csv'}, sweep.json, {', '.join(Path(f).name for f in report['figures'])}")
 
 
 def cmd_app(args) -> None:
@@ -537,6 +578,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--objective", help=f"{' | '.join(OBJECTIVES)} (default: the model's; `vaelab list` says which "
                    "trains which model)")
     t.add_argument("--k", type=count(1), help="samples of z per example for the objective (default 1)")
+    t.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): keep the labels of N training "
+                   "examples, balanced across classes (data.labels)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
@@ -595,6 +638,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--dims", type=count(1), default=10, help="how many latent dimensions (those with most KL)")
     v.add_argument("--steps", type=count(2), default=9)
     v.add_argument("--span", type=number(0, strict=True), default=3.0)
+    ar = run_command("arithmetic", cmd_arithmetic, "attribute vectors (White 2016): list them, move images along "
+                     "one (--add), draw an analogy (--analogy)")
+    what = ar.add_mutually_exclusive_group()
+    what.add_argument("--add", metavar="ATTR", help="an attribute: a class (3), a CelebA attribute (Smiling), a factor "
+                    "(scale); without --add and --analogy the attributes are listed")
+    ar.add_argument("--strength", default="0..2", help="A..B: the strengths drawn (default 0..2)")
+    ar.add_argument("--steps", type=count(2), default=6, help="strengths between A and B (default 6)")
+    ar.add_argument("--n", type=count(1), default=8, help="images moved, the first of the split (default 8)")
+    what.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"), help="draw A - B + C: attribute names (their "
+                    "examples' mean code) or img:N (the split's N-th image)")
     k = command("check", cmd_check, "read everything in a run directory: what is damaged, and what to do "
                 "(exit code 1 when anything is)")
     k.add_argument("run", help="run directory")
@@ -641,6 +694,37 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--k", type=count(1), default=100, help="importance: draws of z per image (default 100)")
     im.add_argument("--baseline", metavar="RUN", help="a plain autoencoder run to compare with (such as "
                     "wae-mmd with --set objective.wae.lam=0)")
+    sw = command("sweep", cmd_sweep, "a study: a grid or an Optuna search over config keys, one run directory per "
+                 "trial and seed, with its table and rate-distortion figures")
+    sw.add_argument("--model", help="a name from `vaelab list` (default vae)")
+    sw.add_argument("--dataset", help="a name from `vaelab list`")
+    sw.add_argument("--data-dir")
+    budget = sw.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=count(1), help="per run")
+    budget.add_argument("--steps", type=count(1), help="per run")
+    sw.add_argument("--config", help="a YAML file with sections data, model, kl, train: the base of every trial")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="the base of every trial")
+    sw.add_argument("--objective", default="nelbo", help="the eval.json figure a search optimizes (default nelbo)")
+    sw.add_argument("--k", type=int, default=None, help=argparse.SUPPRESS)
+    sw.add_argument("--seed", type=int, help="the first seed (train.seed)")
+    sw.add_argument("--device", help="cpu | cuda | cuda:N")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="values of a config key (repeatable: every combination runs)")
+    sw.add_argument("--range", action="append", default=[], metavar="KEY=LOW:HIGH[:log]",
+                    help="a range of a config key, for --search optuna (whole numbers: an integer range)")
+    sw.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                    help="grid: every combination (Optuna's GridSampler); optuna: --trials trials of TPE")
+    sw.add_argument("--trials", type=count(1), help="--search optuna: trials to finish")
+    sw.add_argument("--seeds", type=count(1), default=1, help="runs per trial, seeds train.seed, +1, ... (default 1)")
+    sw.add_argument("--split", choices=("val", "test"), default="val",
+                    help="where each run is evaluated (default val: a search must not see the test split)")
+    sw.add_argument("--jobs", type=count(1), default=1, help="worker processes on this machine (default 1)")
+    sw.add_argument("--storage", help="the Optuna storage: an RDB URL (sqlite:///sweep.db, postgresql://...) that "
+                    "several machines share, or a journal file (default OUT/optuna.journal)")
+    sw.add_argument("--disentangle", action="store_true", help="factor datasets: MIG and DCI of each run")
+    sw.add_argument("--disentangle-train", type=count(1), help="with --disentangle: smaller protocol sizes "
+                    "(training points; default Locatello et al.'s)")
+    sw.add_argument("--out", required=True, help="the sweep's folder (run again to continue it)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")

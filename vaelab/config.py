@@ -56,6 +56,10 @@ class DataConfig:
     # (sum_i 2^i a_i: [Male, Smiling] gives 4 classes), for a conditional model
     train_size: int | None = None  # factor datasets (dsprites, 3dshapes): images drawn for training (20000)
     test_size: int | None = None  # factor datasets: images drawn for testing (2000)
+    labels: int | None = None  # semi-supervised (M2): keep the labels of this many training examples, balanced
+    # across classes and drawn by data.seed; the others are unlabelled (y = -1; vaelab.data.semi)
+    limit: int | None = None  # keep only the first `limit` examples of each split: a quick look (a notebook's small
+    # budget, a trial sweep); its numbers are not the dataset's
     classes: list[int] | None = None  # labelled datasets: keep only the examples of these classes in every split
     # (one-class anomaly detection: [3] trains on threes alone); null: all
     perturb: float = 0.0  # replace each training pixel by a uniform random value with this probability, afresh at
@@ -80,6 +84,7 @@ class ModelConfig:
     # 1 / (256 sqrt 12), the dequantization noise's own standard deviation)
     mixtures: int = 1  # discretized-logistic: logistic components per pixel (PixelCNN++ uses 10 for CIFAR-10)
     conditional: bool = False  # CVAE: encoder and decoder see the class label
+    classifier: bool = False  # M2 (Kingma et al. 2014): a classifier q(y|x) beside the CVAE, model.arch's encoder
     prior: str = field(default="standard", metadata=choices("prior"))  # standard | mog | vampprior
     prior_components: int = 500  # pseudo-inputs of the VampPrior, components of the mixture
     posterior: str = field(default="gaussian", metadata=choices("posterior"))  # gaussian | planar | iaf
@@ -244,6 +249,8 @@ class RunConfig:
                  ("data.data_dir", self.data.data_dir is None or self.data.data_dir.strip() != "",
                   "a folder (or null: the standard places)"),
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
+                 ("data.labels", self.data.labels is None or self.data.labels >= 1, ">= 1 (or null: all labelled)"),
+                 ("data.limit", self.data.limit is None or self.data.limit >= 1, ">= 1 (or null)"),
                  ("data.classes", self.data.classes is None or (len(self.data.classes) > 0 and
                                                                 all(c >= 0 for c in self.data.classes)),
                   "a non-empty list of class labels >= 0 (or null: all)"),
@@ -310,7 +317,7 @@ class RunConfig:
                 node = node.setdefault(p, {})
                 if not isinstance(node, dict):
                     raise ConfigError(f"--set {item!r}: {p} is a value, not a section")
-            node[leaf] = _yaml_value(value, item)
+            node[leaf] = yaml_value(value, item)
         return self.override(patch)
 
     def to_yaml(self) -> str:
@@ -339,7 +346,7 @@ def _choice_rules(cfg: RunConfig) -> list[tuple[str, tuple[str, ...]]]:
     return rules
 
 
-def _yaml_value(text: str, item: str) -> Any:
+def yaml_value(text: str, item: str) -> Any:
     """A ``--set`` value read as plain YAML: no tags (``!!python/...``), which could name Python objects."""
     if re.search(r"(^|[\s\[{,:])!", text):
         raise ConfigError(f"--set {item!r}: YAML tags (!...) are not accepted; give a plain value (a number, a "

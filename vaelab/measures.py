@@ -61,6 +61,20 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "Structural similarity of the reconstruction (Wang et al. 2004), 1 for a perfect one"),
     Measure("active_units", "active units", "", None,
             "Latent dimensions whose posterior mean varies over the data, Cov_x(E_q[z_i]) > 0.01 (Burda et al. 2016)"),
+    Measure("nmi", "k-means NMI", "", "higher",
+            "Normalized mutual information between k-means clusters of the posterior means (k = classes) and the "
+            "labels: 1 when the clusters are the classes, about 0 when unrelated"),
+    Measure("ari", "k-means ARI", "", "higher",
+            "Adjusted Rand index of k-means clusters of the posterior means against the labels: 1 when they are the "
+            "classes, about 0 for chance"),
+    Measure("probe_accuracy", "linear probe accuracy", "fraction", "higher",
+            "Test accuracy of a logistic-regression classifier on the standardized posterior means, trained on "
+            "the train split's"),
+    Measure("class_error", "classification error", "fraction", "lower",
+            "The fraction of examples whose most probable class under the model's classifier q(y|x) is wrong "
+            "(M2, Kingma et al. 2014)"),
+    Measure("collapsed_dims", "collapsed dimensions", "", "lower",
+            "Latent dimensions whose KL is below 0.01 nats: posteriors equal to the prior, unused by the decoder"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),

@@ -217,7 +217,7 @@ class RunDir:
                 self._tensorboard = SummaryWriter(str(self.path / "tensorboard"))
         if self._tensorboard:
             for key, value in record.items():
-                if key not in ("epoch", "step"):
+                if key not in ("epoch", "step") and isinstance(value, (int, float)):  # not kl_per_dim, collapse
                     self._tensorboard.add_scalar(key, value, record["step"])
             self._tensorboard.flush()
 

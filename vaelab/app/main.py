@@ -13,6 +13,8 @@ st.navigation([
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
     st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
+    st.Page(VIEWS / "arithmetic.py", title="Arithmetic", url_path="arithmetic"),
+    st.Page(VIEWS / "sweep.py", title="Sweep", url_path="sweep"),
     st.Page(VIEWS / "anomaly.py", title="Anomaly", url_path="anomaly"),
     st.Page(VIEWS / "impute.py", title="Imputation", url_path="imputation"),
 ]).run()

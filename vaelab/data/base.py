@@ -2,8 +2,7 @@
 a model is built for."""
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -79,6 +78,11 @@ class Dataset:
     def facts(self) -> DataFacts:
         return DataFacts(self.shape, self.num_classes, len(self.train))
 
+    def head(self, n: int) -> Dataset:
+        """The first ``n`` examples of each split (all of a shorter one)."""
+        first = lambda s: s.take(torch.arange(min(n, len(s))))  # noqa: E731
+        return replace(self, train=first(self.train), val=first(self.val), test=first(self.test))
+
     def split(self, name: str) -> Split:
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
@@ -114,5 +118,5 @@ def keep_classes(data: Dataset, classes: list[int]) -> Dataset:
         raise DataError(f"data.classes: {bad} are not labels of {data.name!r} (0 to {data.num_classes - 1})")
     wanted = torch.tensor(sorted(set(classes)))
     splits = {name: data.split(name) for name in SPLITS}
-    return dataclasses.replace(data, **{name: s.take(torch.isin(s.y, wanted).nonzero().squeeze(1))
+    return replace(data, **{name: s.take(torch.isin(s.y, wanted).nonzero().squeeze(1))
                                         for name, s in splits.items()})

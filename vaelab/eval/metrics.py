@@ -53,7 +53,7 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     the reconstruction (:func:`decoder_mean` at the posterior mean; MSE per pixel), the MMD between codes and the
     prior for a model with one stochastic layer (:class:`~vaelab.eval.common.CodeSample`), active units, the variance
     of each posterior mean over the data (``var_mu``, Cov_x(E_q[z_i|x]): see :func:`posterior_mean_halves`) and
-    KL per dimension.
+    KL per dimension; a model with a classifier q(y|x) (M2), its ``class_error`` on the split's labels.
 
     ``kl_estimate`` says how the KL was computed: ``closed-form``, or ``monte-carlo`` (log q(z|x) - log p(z) at
     the drawn z: a mixture or VampPrior prior, a flow posterior, bottom-up layers), where ``kl_per_dim`` is None.
@@ -72,6 +72,8 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     sums.update({k: torch.zeros(d, dtype=torch.float64, device=device) for k in ("mu", "mu2", "kl_dim")})
     closed_form = True
     codes = CodeSample() if one_layer(model) else None
+    classifies = hasattr(model, "classify") and split.y is not None  # M2: its q(y|x)'s logits come with the terms
+    sums["wrong"] = torch.zeros((), dtype=torch.float64, device=device)
     for i, x, y, images in batches(split, batch_size, device, model.conditional):
         with noise.batch_noise(noise.mix_seed(seed, i), device=device):
             t = model(x, y)
@@ -89,6 +91,8 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
             sums["kl_dim"] += t.kl_per_dim.double().sum(0)
         if codes is not None:
             codes.add(t.z)
+        if classifies:
+            sums["wrong"] += (t.logits.argmax(-1) != y).double().sum()
     if codes is not None:
         sums |= codes.sums(model.prior, seed)
     if reduce is not None:
@@ -97,7 +101,8 @@ def evaluate_elbo(model: nn.Module, split: Split, *, batch_size: int = 1000, see
     var_mu = (sums["mu2"] / n - (sums["mu"] / n) ** 2).clamp(min=0)  # Cov_x(E_q[z_i|x]); a b may fall below 0
     recon, kl = (sums["recon"] / n).item(), (sums["kl"] / n).item()
     mmd = {"mmd": (sums["mmd"] / sums["mmd_parts"]).item()} if codes is not None else {}
-    return mmd | {
+    error = {"class_error": (sums["wrong"] / n).item()} if classifies else {}
+    return mmd | error | {
         "n": int(n.item()),
         "loss": recon + kl,
         "nelbo": recon + kl,

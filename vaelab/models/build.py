@@ -16,6 +16,7 @@ from .family import AUTOENCODER, CODE_PRIOR, VAE, VQ, Family
 from .flows import IAFPosterior, PlanarPosterior
 from .hierarchical import HierarchicalVAE
 from .likelihood import LIKELIHOODS
+from .m2 import M2
 from . import continuous_bernoulli, logistic  # noqa: F401 - they register their likelihoods
 from .networks import DECODERS, ENCODERS
 from .pixelcnn import GatedPixelCNN, PixelCNNLikelihood
@@ -94,13 +95,26 @@ def build_vae(run: RunConfig, facts: DataFacts) -> nn.Module:
     if cfg.prior == "vampprior" and num_classes:
         raise ConfigError("the VampPrior's pseudo-inputs carry no labels: use it without conditional")
     prior = PRIORS.get(cfg.prior)(cfg.latent_dim, components=cfg.prior_components, shape=shape)
+    if cfg.classifier:
+        return M2(encoder, q, prior, decoder, likelihood, cfg.latent_dim, num_classes,
+                  classifier=classifier(cfg, shape, num_classes))
     return VAEModel(encoder, q, prior, decoder, likelihood, cfg.latent_dim, num_classes)
+
+
+def classifier(cfg: ModelConfig, shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """M2's q(y|x): model.arch's encoder, then a linear layer to the class logits."""
+    if not num_classes:
+        raise ConfigError("model.classifier (M2) classifies the labels of a conditional model: set "
+                          "model.conditional=true")
+    encoder = ENCODERS.get(cfg.arch)(shape, hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
+    return nn.Sequential(encoder, nn.Linear(encoder.out_features, num_classes))
 
 
 def build_hierarchical(cfg: ModelConfig, facts: DataFacts) -> HierarchicalVAE:
     shape = image_shape(facts)
-    if cfg.conditional:
-        raise ConfigError("hierarchical models are not conditional (model.conditional with model.layers)")
+    if cfg.conditional or cfg.classifier:
+        raise ConfigError("hierarchical models are not conditional (model.conditional or model.classifier with "
+                          "model.layers)")
     options = dict(hidden=cfg.hidden, channels=cfg.channels, act=cfg.activation)
     encoder = ENCODERS.get(cfg.arch)(shape, **options)
     decoder, likelihood = decoder_and_likelihood(cfg, shape, cfg.layers[0])
@@ -187,6 +201,9 @@ preset("linear-vae", VAE, "linear-Gaussian VAE: probabilistic PCA (Tipping & Bis
                   "sigma_mode": "isotropic", "sigma": 1.0}, "data": {"binarize": "none"}, "train": {"lr": 0.01}})
 preset("cvae", VAE, "conditional VAE (Sohn et al. 2015): encoder and decoder see the class label",
        {"model": {"conditional": True}})
+preset("m2", VAE, "M2 (Kingma et al. 2014): a CVAE with a classifier q(y|x), semi-supervised with --labels N "
+       "(objective.m2.alpha weighs the classifier's loss)",
+       {"model": {"conditional": True, "classifier": True}, "objective": {"name": "m2"}})
 preset("infovae", VAE, "InfoVAE (Zhao et al. 2019): recon + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z) || p(z))",
        {"objective": {"name": "infovae"}})
 preset("mmd-vae", VAE, "MMD-VAE: InfoVAE with alpha = 1, no KL (Zhao et al. 2019)",

@@ -46,6 +46,7 @@ class Objective(nn.Module):
     # Tensors a step leaves for the players' next update (FactorVAE's codes; a discriminator's fakes): buffers that
     # start empty, change size and are checkpointed, so a resumed run steps its players as the uninterrupted one
     pending_buffers: ClassVar[tuple[str, ...]] = ()
+    semi_supervised: ClassVar[bool] = False  # it trains on splits with unlabelled examples (y = -1, data.labels)
 
     def __init__(self, cfg: RunConfig, facts: DataFacts, total_steps: int):
         super().__init__()
@@ -135,4 +136,8 @@ def check_run(cfg: RunConfig) -> None:
         able = ", ".join(OBJECTIVES.for_family(family))
         raise ConfigError(f"objective {cfg.objective.name!r} trains {objective.family.about}; {cfg.model.name!r} is "
                           f"{family.about}, trained by: {able}")
+    if cfg.data.labels is not None and not objective.semi_supervised:
+        able = ", ".join(n for n in OBJECTIVES.names() if OBJECTIVES.get(n).semi_supervised)
+        raise ConfigError(f"data.labels={cfg.data.labels} leaves most training examples unlabelled, which objective "
+                          f"{cfg.objective.name!r} cannot train on; semi-supervised objectives: {able} (--model m2)")
     objective.check(cfg)

@@ -23,6 +23,7 @@ from .. import checkpoint, device, noise
 from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
+from ..data.semi import semi_supervised
 from ..data.base import keep_classes
 from ..data.perturb import perturb
 from ..durable import warn
@@ -32,6 +33,7 @@ from ..models import build_model
 from ..objectives import OBJECTIVES, check_run
 from ..rundir import RunDir, RunDirError
 from . import distributed
+from .collapse import WARN_AFTER_EPOCHS, collapse, collapsed_dims
 
 SCHEDULE_KEYS = ("beta", "capacity")  # logged as their last value; every other log is averaged over the epoch
 
@@ -49,7 +51,8 @@ class Stopped(KeyboardInterrupt):
 
 
 def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
-    """The run's dataset with its fixed binarization applied. ``evaluation``: every split binarized as the run was
+    """The run's dataset with its fixed binarization applied (for training with ``data.labels``, most training labels
+    hidden: :func:`~vaelab.data.semi.semi_supervised`; evaluation sees them all). ``evaluation``: every split binarized as the run was
     trained, the train split of a dynamically binarized run by one fixed draw (for training it stays grey, drawn
     afresh at each step)."""
     d = cfg.data
@@ -57,6 +60,10 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
                                  ("train_size", d.train_size), ("test_size", d.test_size),
                                  ("attributes", d.attributes)) if v is not None}
     data = load_dataset(d.name, d.data_dir, val_size=d.val_size, seed=d.seed, **options)
+    if d.limit is not None:
+        data = data.head(d.limit)
+    if d.labels is not None and not evaluation:  # semi-supervised training: most labels hidden (y = -1)
+        data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
     data = binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
     return data if d.classes is None else keep_classes(data, d.classes)  # an image's draw is the same either way
 
@@ -87,7 +94,8 @@ class _StopRequests:
 
 def epoch_line(r: dict, epochs: int) -> str:
     best = " (best)" if r["val/loss"] == r["val/best_loss"] else ""
-    shown = ("val/recon", "val/sse", "val/kl", "val/mmd", "val/active_units", "val/perplexity", "val/codes_used", *SCHEDULE_KEYS)
+    shown = ("val/recon", "val/sse", "val/kl", "val/mmd", "val/active_units", "val/class_error", "val/perplexity",
+             "val/codes_used", *SCHEDULE_KEYS)
     extra = "".join(f"  {k.removeprefix('val/')} {r[k]:.4g}" for k in shown if k in r)
     return f"epoch {r['epoch']}/{epochs}  train loss {r['train/loss']:.2f}  val loss {r['val/loss']:.2f}{best}{extra}"
 
@@ -394,7 +402,8 @@ class Trainer:
         record = {"epoch": epoch + 1, "step": self.step, "time": round(time.perf_counter() - self._t0, 3),
                   **{f"train/{k}": v for k, v in means.items()},
                   **{k: v for k, v in logs.items() if k in SCHEDULE_KEYS},
-                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))}}
+                  **{f"val/{k}": v for k, v in val.items() if k != "n" and isinstance(v, (int, float))},
+                  **self._collapse_fields(val)}
         improved = val["loss"] < self.best
         if improved:
             self.best, self.bad_epochs = val["loss"], 0
@@ -412,6 +421,23 @@ class Trainer:
             self._save("best")
         self._save("last")
         return record
+
+    def _collapse_fields(self, val: dict) -> dict:
+        """The posterior-collapse diagnostics of the epoch's record: the KL of each latent dimension, how many carry
+        almost none, and, while the model is collapsed, ``collapse`` (a line saying what collapsed and the remedies,
+        :mod:`vaelab.train.collapse`) and ``collapse_epochs`` (for how many epochs in a row); warned once, when that
+        reaches WARN_AFTER_EPOCHS."""
+        fields = {}
+        if val.get("kl_per_dim") is not None:
+            fields = {"val/kl_per_dim": val["kl_per_dim"], "val/collapsed_dims": collapsed_dims(val)}
+        message = collapse(val)
+        if message is not None:
+            streak = (self.last_record or {}).get("collapse_epochs", 0) + 1
+            fields |= {"collapse": message, "collapse_epochs": streak}
+            if self.dist.is_main and streak == WARN_AFTER_EPOCHS:
+                warn(f"epochs {self.step // self.steps_per_epoch - streak + 1}-{self.step // self.steps_per_epoch}: "
+                     f"{message}")
+        return fields
 
     def _validate(self) -> dict:
         """The validation split; under DDP each rank takes every world_size-th example and sums are all-reduced."""

@@ -100,16 +100,44 @@ def mi_matrix_figure(mi: list[list[float]], factor_names: list[str]) -> Figure:
     return fig
 
 
-def rate_distortion_figure(points: dict[str, tuple[float, float]]) -> Figure:
-    """Runs as points (rate = KL, distortion = reconstruction, both nats per example), each labelled."""
-    fig = Figure(figsize=(5.5, 4), layout="tight")
+def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[str, float] | None = None,
+                           colour_label: str | None = None, labels: bool = True) -> Figure:
+    """Runs as points in the rate-distortion plane (rate R = KL, distortion D = -E_q[log p(x|z)], both nats per
+    example), as in Alemi et al. 2018, Fig. 1: the negative ELBO is D + R, so the dashed diagonals D + R = const are
+    lines of constant ELBO, and the best runs lie on the lowest. All points are one scatter, coloured by
+    ``colour`` (a number per point, e.g. each run's beta, on a log scale when it spans a factor of 10) and labelled
+    by name when ``labels``."""
+    fig = Figure(figsize=(6, 4.4), layout="tight")
     ax = fig.subplots()
-    for name, (rate, distortion) in points.items():
-        ax.scatter(rate, distortion, s=30)
-        ax.annotate(name, (rate, distortion), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("rate: KL (nats)")
-    ax.set_ylabel("distortion: -log p(x|z) (nats)")
-    ax.set_title("rate-distortion")
+    names = list(points)
+    rate, distortion = (np.array([points[n][i] for n in names], dtype=float) for i in (0, 1))
+    values = None if colour is None else [colour[n] for n in names]
+    numeric = values is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    norm = None
+    if numeric and min(values) > 0 and max(values) >= 10 * min(values):
+        from matplotlib.colors import LogNorm
+        norm = LogNorm(min(values), max(values))
+    dots = ax.scatter(rate, distortion, s=30, c=values if numeric else None, cmap="viridis" if numeric else None,
+                      norm=norm, zorder=3)
+    if numeric:
+        bar = fig.colorbar(dots, ax=ax, label=colour_label, format="%g")
+        if norm is not None:
+            bar.ax.minorticks_off()
+            bar.set_ticks(sorted(set(values)))  # the swept values, not powers of 10
+    if labels:
+        for n, r, d in zip(names, rate, distortion):
+            ax.annotate(n, (r, d), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    nelbo = rate + distortion
+    span = np.array([min(0.0, rate.min()), rate.max() * 1.25 + 1e-9])
+    for level in np.unique(np.linspace(nelbo.min(), nelbo.max(), 4)):
+        ax.plot(span, level - span, "--", color="grey", lw=0.8, zorder=1)
+        ax.annotate(f"-ELBO {level:.1f}", (span[0], level - span[0]), fontsize=7, color="grey",
+                    textcoords="offset points", xytext=(2, -10))
+    ax.set_xlim(span)
+    ax.set_ylim(distortion.min() - 0.05 * (np.ptp(distortion) + 1), distortion.max() + 0.05 * (np.ptp(distortion) + 1))
+    ax.set_xlabel("rate R: KL (nats)")
+    ax.set_ylabel("distortion D: -log p(x|z) (nats)")
+    ax.set_title("rate-distortion (dashed: constant ELBO, D + R)")
     ax.grid(alpha=0.3)
     return fig
 

@@ -1,0 +1,41 @@
+"""The notebooks of examples/ run end to end on a small budget (VAELAB_NOTEBOOK_SMALL=1: a few steps on the first
+images of each split), and are kept in git without outputs."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+
+
+def test_there_are_notebooks_and_they_are_stored_without_outputs():
+    assert len(NOTEBOOKS) >= 2
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code, path.name
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} holds outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
+    """Every cell runs without an error (nbclient raises CellExecutionError with the cell's traceback), and the
+    runs it trained were evaluated: each holds an eval.json of finite numbers."""
+    monkeypatch.setenv("VAELAB_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("VAELAB_NOTEBOOK_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    evals = list((tmp_path / "runs").glob("*/eval.json"))
+    assert evals, "the notebook evaluated no run"
+    for e in evals:
+        result = json.loads(e.read_text())
+        assert all(v == v for v in result.values() if isinstance(v, float)), e  # no NaN
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, "the notebook drew no picture"
