@@ -25,7 +25,7 @@ from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
-from .durable import VaelabWarning
+from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
