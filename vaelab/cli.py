@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, arithmetic, check, fid, features, sweep, app.
+disentangle, score, anomaly, impute, arithmetic, check, fid, features, sweep, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -25,7 +25,7 @@ from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
-from .durable import VaelabWarning
+from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
@@ -33,6 +33,9 @@ from .measures import MEASURES, SAMPLE_QUALITY
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
+from .studies.anomaly import DEFAULT_K, REGRET_STEPS, anomaly_study, score_run
+from .studies.imputation import METHODS as IMPUTATION_METHODS
+from .studies.imputation import imputation_study
 from .rundir import RunDir, RunDirError
 from .studies.arithmetic import Arithmetic, parse_strength
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
@@ -383,6 +386,55 @@ def cmd_traverse(args) -> None:
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 
 
+def cmd_score(args) -> None:
+    s, path = score_run(args.run, args.dataset, args.split, k=args.k, seed=args.seed, background=args.background,
+                        regret_steps=args.regret_steps, checkpoint=args.checkpoint, out=args.output)
+    print(f"{len(next(iter(s.values())))} examples of {args.dataset or 'the run dataset'}:{args.split}; mean score "
+          "(higher: more anomalous)")
+    _print_rows([(MEASURES[key].title, float(v.mean())) for key, v in s.items()])
+    print(f"wrote {path}")
+
+
+def cmd_anomaly(args) -> None:
+    study = anomaly_study(args.run, normal=args.normal, anomalous=args.anomalous, holdout=args.holdout_class,
+                          split=args.split, k=args.k, seed=args.seed, background=args.background,
+                          regret_steps=args.regret_steps, limit=args.n, checkpoint=args.checkpoint)
+    found = study.to_dict()
+    print(f"normal: {study.normal} ({found['n_normal']}), anomalous: {study.anomalous} ({found['n_anomalous']})")
+    metrics = ("roc_auc", "pr_auc", "fpr95")
+    print(f"{'score':<34}" + "".join(f" {MEASURES[m].heading:>30}" for m in metrics))
+    for key, row in study.metrics.items():
+        print(f"{MEASURES[key].title:<34}" + "".join(f" {row[m]:>30.4f}" for m in metrics))
+    out = Path(args.output or Path(args.run) / "anomaly")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "anomaly.json", json.dumps(found, indent=2))
+    for name, fig in study.figures().items():
+        save_figure(fig, out / f"{name}.png")
+    best = max(study.metrics, key=lambda key: study.metrics[key]["roc_auc"])
+    most, least = study.extremes(best, 16)
+    save_grid(torch.cat([most, least]), out / "extremes.png", nrow=16)
+    print(f"wrote {out}/: anomaly.json, histograms.png, roc.png, extremes.png (by {MEASURES[best].label}: the 16 "
+          "most anomalous images above the 16 least)")
+
+
+def cmd_impute(args) -> None:
+    study = imputation_study(args.run, args.mask, args.method, split=args.split, limit=args.n, n=args.completions,
+                             steps=args.steps, k=args.k, baseline=args.baseline, seed=args.seed,
+                             checkpoint=args.checkpoint)
+    found = study.to_dict()
+    print(f"{found['n_images']} {args.split} images, mask {args.mask}, {args.method}"
+          + (f" (acceptance {found['acceptance']:.3f})" if "acceptance" in found else ""))
+    keys = list(study.errors["model"])
+    print(f"{'imputation':<24}" + "".join(f" {MEASURES[k].heading:>34}" for k in keys))
+    for name, row in study.errors.items():
+        print(f"{name:<24}" + "".join(f" {row[k]:>34.4f}" for k in keys))
+    out = Path(args.output or Path(args.run) / "impute")
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"impute-{args.method}-{Path(args.mask).stem if args.mask.endswith('.npy') else args.mask.replace(':', '')}"
+    write_atomic(out / f"{name}.json", json.dumps(found, indent=2))
+    images, nrow = study.picture()
+    print(f"wrote {out}/{name}.json and {save_grid(images, out / f'{name}.png', nrow)} (rows: masked input, "
+          "completions, truth)")
 def cmd_arithmetic(args) -> None:
     """Attribute vectors (White 2016): list them, draw images moved along one (--add), or an analogy a - b + c."""
     study = Arithmetic(args.run, args.checkpoint, args.split, seed=args.seed, device=args.device)
@@ -541,7 +593,8 @@ def parser() -> argparse.ArgumentParser:
         if split:
             c.add_argument("--split", default="test", choices=("train", "val", "test"))
         if name != "eval":
-            c.add_argument("-o", "--output", help="PNG file (default: in the run directory)")
+            what = {"score": "CSV file", "anomaly": "folder", "impute": "folder", "codes": "folder"}.get(name, "PNG file")
+            c.add_argument("-o", "--output", help=f"{what} (default: in the run directory)")
         return c
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
@@ -611,6 +664,36 @@ def parser() -> argparse.ArgumentParser:
     ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
+    sc = run_command("score", cmd_score, "per-example anomaly scores of a dataset's split (a CSV)")
+    sc.add_argument("--dataset", help="the dataset to score (default: the run's); its images must have the run's "
+                    "shape")
+    sc.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
+    sc.add_argument("--background", metavar="RUN", help="a background run (trained with --set data.perturb=0.2) "
+                    "for the likelihood ratio of Ren et al. 2019")
+    sc.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret (Xiao et al. 2020) "
+                    f"with this many Adam steps per example (such as {REGRET_STEPS}; default 0: not computed)")
+    an = run_command("anomaly", cmd_anomaly, "how well each anomaly score separates normal from anomalous test "
+                     "examples: ROC-AUC, PR-AUC, FPR at 95%% TPR, pictures (-o: a folder)")
+    an.add_argument("--normal", help="the normal examples' dataset (default: the run's, its trained classes)")
+    an.add_argument("--anomalous", help="the anomalies' dataset, such as mnist for a fashion-mnist run")
+    an.add_argument("--holdout-class", type=count(0), nargs="+", metavar="C", help="the anomalies are these classes "
+                    "of the run's dataset (default for a run trained on data.classes: the other classes)")
+    an.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
+    an.add_argument("--background", metavar="RUN", help="a background run for the likelihood ratio")
+    an.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret with this many Adam "
+                    f"steps per example (such as {REGRET_STEPS}; default 0: not computed)")
+    an.add_argument("--n", type=count(1), help="at most this many examples of each group (default: all)")
+    im = run_command("impute", cmd_impute, "fill the hidden pixels of test images; error on them against mean "
+                     "imputation (-o: a folder)")
+    im.add_argument("--mask", default="random:0.5", help="random:P | half-top | half-left | square:S | FILE.npy "
+                    "(default random:0.5)")
+    im.add_argument("--method", default="pseudo-gibbs", choices=IMPUTATION_METHODS)
+    im.add_argument("--n", type=count(1), default=500, help="test images (default 500)")
+    im.add_argument("--completions", type=count(1), default=5, help="chains per image (default 5)")
+    im.add_argument("--steps", type=count(1), default=50, help="sweeps of each chain (default 50)")
+    im.add_argument("--k", type=count(1), default=100, help="importance: draws of z per image (default 100)")
+    im.add_argument("--baseline", metavar="RUN", help="a plain autoencoder run to compare with (such as "
+                    "wae-mmd with --set objective.wae.lam=0)")
     sw = command("sweep", cmd_sweep, "a study: a grid or an Optuna search over config keys, one run directory per "
                  "trial and seed, with its table and rate-distortion figures")
     sw.add_argument("--model", help="a name from `vaelab list` (default vae)")

@@ -24,6 +24,8 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
 from ..data.semi import semi_supervised
+from ..data.base import keep_classes
+from ..data.perturb import perturb
 from ..durable import warn
 from ..eval import evaluate
 from ..eval.bpd import check_data
@@ -62,7 +64,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
         data = data.head(d.limit)
     if d.labels is not None and not evaluation:  # semi-supervised training: most labels hidden (y = -1)
         data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
-    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
+    data = binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
+    return data if d.classes is None else keep_classes(data, d.classes)  # an image's draw is the same either way
 
 
 class _StopRequests:
@@ -138,6 +141,7 @@ class Trainer:
         self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.facts, self.total_steps).to(self.device)
         self.players = self.objective.players()
         self.train_x = self.data.train.x.to(self.device)
+        self.binary_train = self.data.binary or cfg.data.binarize == "static"  # what a perturbed pixel becomes
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
         self.step = 0
@@ -269,6 +273,8 @@ class Trainer:
         y = None if self.train_y is None else self.train_y[idx]
         player_logs = self._step_players()
         with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
+            if self.cfg.data.perturb:
+                x = perturb(x, self.cfg.data.perturb, binary=self.binary_train)
             if self.cfg.data.binarize == "dynamic":
                 x = binarize.dynamic(x)
             loss, logs = self.objective(self.net, x, y, self.step)
