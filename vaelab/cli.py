@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, arithmetic, check, fid, features, app.
+disentangle, arithmetic, check, fid, features, export, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -27,6 +27,7 @@ from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
 from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
+from .export import export_onnx
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
 from .measures import MEASURES, SAMPLE_QUALITY
@@ -421,6 +422,11 @@ APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app`
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
 
+def cmd_export(args) -> None:
+    written = export_onnx(args.run, args.output, args.checkpoint)
+    print("wrote " + ", ".join(str(f) for f in written.values()))
+
+
 def cmd_app(args) -> None:
     """Serve the app on http://HOST:PORT over the run directories in ``--runs`` (replaces this process)."""
     try:
@@ -586,6 +592,11 @@ def parser() -> argparse.ArgumentParser:
     ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
+    x = command("export", cmd_export, "write a run's encoder and decoder (a VQ-VAE's quantizer too) as ONNX")
+    x.add_argument("run", help="run directory")
+    x.add_argument("--format", default="onnx", choices=("onnx",))
+    x.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    x.add_argument("-o", "--output", help="folder for encoder.onnx, decoder.onnx, ... (default: DIR/onnx)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")
