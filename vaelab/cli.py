@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -36,6 +37,7 @@ from .objectives import OBJECTIVES
 from .registry import UnknownName
 from .rundir import RunDir, RunDirError
 from .studies.arithmetic import Arithmetic, parse_strength
+from .track import TRACKERS, TrackingError, attached
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
 from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
@@ -70,9 +72,11 @@ def train_config(args) -> RunConfig:
         flags["train"].update(epochs=args.epochs, steps=None)
     if args.steps is not None:
         flags["train"]["steps"] = args.steps
-    for key in ("seed", "device"):
+    for key in ("seed", "device", "track"):
         if getattr(args, key) is not None:
             flags["train"][key] = getattr(args, key)
+    if args.track_uri is not None:
+        flags["train"]["tracking_uri"] = args.track_uri
     if args.objective is not None:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
@@ -86,7 +90,8 @@ def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None}
+                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None,
+                 "--track": args.track, "--track-uri": args.track_uri}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
@@ -512,6 +517,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
+    t.add_argument("--track", choices=list(TRACKERS), help="tensorboard (default: when installed) | mlflow | none")
+    t.add_argument("--track-uri", metavar="URI", help="MLflow's store or server (default: $MLFLOW_TRACKING_URI, else "
+                   "mlflow.db beside the run directory)")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
         c = command(name, fn, help)
@@ -604,7 +612,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
+ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError, TrackingError)
+ARTIFACTS = ("*.png", "eval.json", "disentanglement.json")  # what a command wrote into a run directory, for its tracker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -615,8 +624,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always", VaelabWarning)
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
+            started = time.time()
             code = args.fn(args) or 0
             finished = True
+            _track_artifacts(args, started)
             return code
         except ERRORS as e:
             return _fail(str(e), debug, 3 if isinstance(e, NonFiniteLoss) else 2)
@@ -635,6 +646,19 @@ def main(argv: list[str] | None = None) -> int:
                          1, "internal ")
         finally:
             teardown(finished)
+
+
+def _track_artifacts(args, since: float) -> None:
+    """Pictures and results the command wrote into its run directory since ``since``, to the run's tracker (its
+    MLflow run, when it has one)."""
+    run = getattr(args, "resume_dir", None) or getattr(args, "run", None)
+    if run is None or not is_main_process() or not Path(run).is_dir():
+        return
+    tracker = attached(run)
+    for pattern in ARTIFACTS:
+        for file in sorted(Path(run).glob(pattern)):
+            if file.stat().st_mtime >= since:
+                tracker.artifact(file)
 
 
 def _interrupted(args, debug: bool) -> int:
