@@ -106,21 +106,7 @@ def cmd_train(args) -> None:
                 cfg.train.steps = args.steps
             if args.device is not None:
                 cfg.train.device = args.device
-            trainer = Trainer(cfg.check(), run.path)
-            trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
-            if trainer.stopped_early or trainer.step >= trainer.total_steps:
-                if trainer.dist.is_main:
-                    run.repair_metrics(trainer.step, trainer.last_record)
-                if trainer.stopped_early:
-                    print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
-                          f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
-                          f"not extend it")
-                else:
-                    print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
-                          f"to extend")
-                return
-            print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
-            _fit(trainer)
+            trainer = _continue(run, cfg.check())
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
     else:
@@ -130,13 +116,42 @@ def cmd_train(args) -> None:
         run = RunDir(args.out)
         args.resume_dir, args.resume_command = run.path, f"vaelab train --resume {run.path}"
         with run.writing(is_main_process()):
-            if run.config.exists() and not args.overwrite:
-                raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
-                                  f"choose another --out, or pass --overwrite")
-            trainer = Trainer(cfg, run.path, replace=args.overwrite)
-            _fit(trainer)
+            if run.config.exists() and elastic_restart():
+                trainer = _continue(run, cfg)  # torchrun relaunched this command after a failure: no --overwrite
+            else:
+                if run.config.exists() and not args.overwrite:
+                    raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
+                                      f"choose another --out, or pass --overwrite")
+                trainer = Trainer(cfg, run.path, replace=args.overwrite)
+                _fit(trainer)
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
+
+
+def elastic_restart() -> bool:
+    """This process is torchrun's relaunch of a job that failed (``--max-restarts``): it continues the run it was
+    training, from its last checkpoint, instead of starting it again."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def _continue(run: RunDir, cfg: RunConfig) -> Trainer:
+    """Resume ``run`` from its last checkpoint with ``cfg`` and train it to the end (or say it is complete)."""
+    trainer = Trainer(cfg, run.path)
+    trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
+    if trainer.stopped_early or trainer.step >= trainer.total_steps:
+        if trainer.dist.is_main:
+            run.repair_metrics(trainer.step, trainer.last_record)
+        if trainer.stopped_early:
+            print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
+                  f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
+                  f"not extend it")
+        else:
+            print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
+                  f"to extend")
+        return trainer
+    print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+    _fit(trainer)
+    return trainer
 
 
 def _fit(trainer: Trainer) -> dict:
