@@ -48,7 +48,7 @@ class RunDir:
         self.last = self.checkpoints / "last.safetensors"
         self.prev = self.checkpoints / "prev.safetensors"
         self.best = self.checkpoints / "best.safetensors"
-        self.tracker = Tracker(self.path)  # where epoch records go beside metrics.jsonl (the trainer sets train.track's)
+        self.tracker = Tracker(self.path)  # epoch records beside metrics.jsonl: none, until the trainer sets its own
         self._v1_facts: dict[str, Any] | None = None  # the data facts a version-1 config.yaml held
 
     def load_config(self) -> RunConfig:
