@@ -9,6 +9,7 @@ free. Needs the ``onnx`` package (``pip install vaelab[onnx]``).
 """
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError
+from .durable import write_atomic
 from .models import load_run, run_facts
 from .rundir import RunDir
 
@@ -62,9 +64,10 @@ def export_onnx(path: str | Path, out: str | Path | None = None, checkpoint: str
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on tracing are for its developers
         for name, (module, example) in graphs(model, shape).items():
-            file = out / f"{name}.onnx"
+            graph = io.BytesIO()
             axes = {"input": {0: "batch"}, "output": {0: "batch"}}
-            torch.onnx.export(module.eval(), (example,), str(file), input_names=["input"], output_names=["output"],
+            torch.onnx.export(module.eval(), (example,), graph, input_names=["input"], output_names=["output"],
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-            written[name] = file
+            written[name] = out / f"{name}.onnx"
+            write_atomic(written[name], graph.getvalue())  # whole or not at all, as every file vaelab writes
     return written
