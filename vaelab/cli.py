@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, score, anomaly, impute, arithmetic, check, fid, features, sweep, app.
+disentangle, score, anomaly, impute, arithmetic, check, fid, features, sweep, export, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
 from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
+from .export import export_onnx
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
 from .measures import MEASURES, SAMPLE_QUALITY
@@ -38,6 +40,7 @@ from .studies.imputation import METHODS as IMPUTATION_METHODS
 from .studies.imputation import imputation_study
 from .rundir import RunDir, RunDirError
 from .studies.arithmetic import Arithmetic, parse_strength
+from .track import TRACKERS, TrackingError, attached
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
 from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
@@ -72,9 +75,11 @@ def train_config(args) -> RunConfig:
         flags["train"].update(epochs=args.epochs, steps=None)
     if args.steps is not None:
         flags["train"]["steps"] = args.steps
-    for key in ("seed", "device"):
+    for key in ("seed", "device", "track"):
         if getattr(args, key) is not None:
             flags["train"][key] = getattr(args, key)
+    if args.track_uri is not None:
+        flags["train"]["tracking_uri"] = args.track_uri
     if args.objective is not None:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
@@ -88,7 +93,8 @@ def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None}
+                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None,
+                 "--track": args.track, "--track-uri": args.track_uri}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
@@ -103,21 +109,7 @@ def cmd_train(args) -> None:
                 cfg.train.steps = args.steps
             if args.device is not None:
                 cfg.train.device = args.device
-            trainer = Trainer(cfg.check(), run.path)
-            trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
-            if trainer.stopped_early or trainer.step >= trainer.total_steps:
-                if trainer.dist.is_main:
-                    run.repair_metrics(trainer.step, trainer.last_record)
-                if trainer.stopped_early:
-                    print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
-                          f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
-                          f"not extend it")
-                else:
-                    print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
-                          f"to extend")
-                return
-            print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
-            _fit(trainer)
+            trainer = _continue(run, cfg.check())
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
     else:
@@ -127,13 +119,42 @@ def cmd_train(args) -> None:
         run = RunDir(args.out)
         args.resume_dir, args.resume_command = run.path, f"vaelab train --resume {run.path}"
         with run.writing(is_main_process()):
-            if run.config.exists() and not args.overwrite:
-                raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
-                                  f"choose another --out, or pass --overwrite")
-            trainer = Trainer(cfg, run.path, replace=args.overwrite)
-            _fit(trainer)
+            if run.config.exists() and elastic_restart():
+                trainer = _continue(run, cfg)  # torchrun relaunched this command after a failure: no --overwrite
+            else:
+                if run.config.exists() and not args.overwrite:
+                    raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
+                                      f"choose another --out, or pass --overwrite")
+                trainer = Trainer(cfg, run.path, replace=args.overwrite)
+                _fit(trainer)
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
+
+
+def elastic_restart() -> bool:
+    """This process is torchrun's relaunch of a job that failed (``--max-restarts``): it continues the run it was
+    training, from its last checkpoint, instead of starting it again."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def _continue(run: RunDir, cfg: RunConfig) -> Trainer:
+    """Resume ``run`` from its last checkpoint with ``cfg`` and train it to the end (or say it is complete)."""
+    trainer = Trainer(cfg, run.path)
+    trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
+    if trainer.stopped_early or trainer.step >= trainer.total_steps:
+        if trainer.dist.is_main:
+            run.repair_metrics(trainer.step, trainer.last_record)
+        if trainer.stopped_early:
+            print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
+                  f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
+                  f"not extend it")
+        else:
+            print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
+                  f"to extend")
+        return trainer
+    print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+    _fit(trainer)
+    return trainer
 
 
 def _fit(trainer: Trainer) -> dict:
@@ -498,6 +519,11 @@ def cmd_sweep(args) -> None:
     print(f"wrote {Path(args.out) / 'sweep.csv'}, sweep.json, {', '.join(Path(f).name for f in report['figures'])}")
 
 
+def cmd_export(args) -> None:
+    written = export_onnx(args.run, args.output, args.checkpoint)
+    print("wrote " + ", ".join(str(f) for f in written.values()))
+
+
 def cmd_app(args) -> None:
     """Serve the app on http://HOST:PORT over the run directories in ``--runs`` (replaces this process)."""
     try:
@@ -583,6 +609,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
+    t.add_argument("--track", choices=list(TRACKERS), help="tensorboard (default: when installed) | mlflow | none")
+    t.add_argument("--track-uri", metavar="URI", help="MLflow's store or server (default: $MLFLOW_TRACKING_URI, else "
+                   "mlflow.db beside the run directory)")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
         c = command(name, fn, help)
@@ -726,6 +755,11 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--disentangle-train", type=count(1), help="with --disentangle: smaller protocol sizes "
                     "(training points; default Locatello et al.'s)")
     sw.add_argument("--out", required=True, help="the sweep's folder (run again to continue it)")
+    x = command("export", cmd_export, "write a run's encoder and decoder (a VQ-VAE's quantizer too) as ONNX")
+    x.add_argument("run", help="run directory")
+    x.add_argument("--format", default="onnx", choices=("onnx",))
+    x.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    x.add_argument("-o", "--output", help="folder for encoder.onnx, decoder.onnx, ... (default: DIR/onnx)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")
@@ -733,7 +767,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
+ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError, TrackingError)
+ARTIFACTS = ("*.png", "eval.json", "disentanglement.json")  # what a command wrote into a run directory, for its tracker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -744,8 +779,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always", VaelabWarning)
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
+            started = time.time()
             code = args.fn(args) or 0
             finished = True
+            _track_artifacts(args, started)
             return code
         except ERRORS as e:
             return _fail(str(e), debug, 3 if isinstance(e, NonFiniteLoss) else 2)
@@ -764,6 +801,19 @@ def main(argv: list[str] | None = None) -> int:
                          1, "internal ")
         finally:
             teardown(finished)
+
+
+def _track_artifacts(args, since: float) -> None:
+    """Pictures and results the command wrote into its run directory since ``since``, to the run's tracker (its
+    MLflow run, when it has one)."""
+    run = getattr(args, "resume_dir", None) or getattr(args, "run", None)
+    if run is None or not is_main_process() or not Path(run).is_dir():
+        return
+    tracker = attached(run)
+    for pattern in ARTIFACTS:
+        for file in sorted(Path(run).glob(pattern)):
+            if file.stat().st_mtime >= since:
+                tracker.artifact(file)
 
 
 def _interrupted(args, debug: bool) -> int:

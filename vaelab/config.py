@@ -208,6 +208,8 @@ class TrainConfig:
     device: str = "cpu"
     eval_batch_size: int | None = None  # examples per validation pass; None: the model's (vaelab.eval.eval_batch_size)
     progress: bool = True
+    track: str = field(default="tensorboard", metadata=choices("tracker"))  # tensorboard | mlflow | none (vaelab.track)
+    tracking_uri: str | None = None  # MLflow's store or server; None: $MLFLOW_TRACKING_URI, else RUNS/mlflow.db
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import checkpoint, device, noise
+from .. import checkpoint, device, noise, track
 from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
@@ -333,14 +333,22 @@ class Trainer:
                     self.replace = False
                 self.run.prepare(self.cfg, self.facts.to_dict())
                 self.run.repair_metrics(self.step, self.last_record)
+                self.run.tracker = track.tracker(self.cfg.train.track, self.run.path, self.cfg.train.tracking_uri)
+                self.run.tracker.start(self.cfg.to_dict())
+            finished = False
             try:
-                return self._fit()
+                record = self._fit()
+                finished = True
+                return record
             except RunDirError:
                 raise
             except OSError as e:
                 if not writes:
                     raise
                 raise self._disk_error(e) from None
+            finally:
+                if writes:
+                    self.run.tracker.close(finished)
 
     def _fit(self) -> dict:
         t = self.cfg.train
