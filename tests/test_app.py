@@ -318,3 +318,20 @@ def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
     widget(at.selectbox, "run").set_value(next(r for r in rows if "kl.beta=50" in r)).run()
     assert not at.exception
     assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)
+# ------------------------------------------------------------------------------------ anomaly, imputation
+def test_anomaly_page_tables_the_scores_of_held_out_classes(runs):
+    at = open_page("anomaly", run="vae")
+    table = at.dataframe[0].value
+    assert list(table["score"])[:3] == ["reconstruction error (per pixel)", "negative ELBO (nats)",
+                                        "NLL, importance sampled (nats)"]
+    assert table["ROC-AUC ↑"].between(0, 1).all()
+    assert "classes [9]" in at.caption[0].value
+    assert len(image_urls(at)) == 4  # histograms, ROC, the most and the least anomalous
+
+
+def test_imputation_page_compares_with_mean_imputation(runs):
+    at = open_page("impute", run="vae")
+    table = at.dataframe[0].value
+    assert list(table["imputation"]) == ["model", "mean"]
+    assert table["imputation accuracy (fraction) ↑"].between(0, 1).all()
+    assert len(image_urls(at)) == 1

@@ -1,5 +1,5 @@
 """The ``vaelab`` command line: list, train, eval, sample, reconstruct, interpolate, traverse, codes, train-prior,
-disentangle, arithmetic, check, fid, features, sweep, app.
+disentangle, score, anomaly, impute, arithmetic, check, fid, features, sweep, export, app.
 
 Bad input ends in one line on stderr and exit code 2 (``--debug`` or ``VAELAB_DEBUG=1`` adds the traceback); a
 stop by Ctrl-C or SIGTERM in one line and exit code 130.
@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -25,16 +26,21 @@ from .check import check_run
 from .checkpoint import CheckpointError
 from .config import ConfigError, RunConfig, read_patch
 from .data import DATASETS, DataError, Split, load_dataset
-from .durable import VaelabWarning
+from .durable import VaelabWarning, write_atomic
 from .eval import evaluate
+from .export import export_onnx
 from .features import RECIPES, folder, network_name, save_network, train_classifier
 from .lock import LockError
 from .measures import MEASURES, SAMPLE_QUALITY
 from .models import MODELS
 from .objectives import OBJECTIVES
 from .registry import UnknownName
+from .studies.anomaly import DEFAULT_K, REGRET_STEPS, anomaly_study, score_run
+from .studies.imputation import METHODS as IMPUTATION_METHODS
+from .studies.imputation import imputation_study
 from .rundir import RunDir, RunDirError
 from .studies.arithmetic import Arithmetic, parse_strength
+from .track import TRACKERS, TrackingError, attached
 from .train import NonFiniteLoss, Stopped, Trainer, load_run_data
 from .train.distributed import is_main_process, teardown
 from .train.prior import code_grid, prior_dir, prior_trainer
@@ -69,9 +75,11 @@ def train_config(args) -> RunConfig:
         flags["train"].update(epochs=args.epochs, steps=None)
     if args.steps is not None:
         flags["train"]["steps"] = args.steps
-    for key in ("seed", "device"):
+    for key in ("seed", "device", "track"):
         if getattr(args, key) is not None:
             flags["train"][key] = getattr(args, key)
+    if args.track_uri is not None:
+        flags["train"]["tracking_uri"] = args.track_uri
     if args.objective is not None:
         flags["objective"] = {"name": args.objective}
     if args.k is not None:
@@ -85,7 +93,8 @@ def cmd_train(args) -> None:
     if args.resume:
         fixed = {"--out": args.out, "--config": args.config, "--set": args.set or None, "--model": args.model,
                  "--dataset": args.dataset, "--data-dir": args.data_dir, "--objective": args.objective,
-                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None}
+                 "--k": args.k, "--labels": args.labels, "--seed": args.seed, "--overwrite": args.overwrite or None,
+                 "--track": args.track, "--track-uri": args.track_uri}
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise ConfigError(f"--resume DIR continues a run with its saved config, so {', '.join(given)} cannot "
@@ -100,21 +109,7 @@ def cmd_train(args) -> None:
                 cfg.train.steps = args.steps
             if args.device is not None:
                 cfg.train.device = args.device
-            trainer = Trainer(cfg.check(), run.path)
-            trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
-            if trainer.stopped_early or trainer.step >= trainer.total_steps:
-                if trainer.dist.is_main:
-                    run.repair_metrics(trainer.step, trainer.last_record)
-                if trainer.stopped_early:
-                    print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
-                          f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
-                          f"not extend it")
-                else:
-                    print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
-                          f"to extend")
-                return
-            print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
-            _fit(trainer)
+            trainer = _continue(run, cfg.check())
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
     else:
@@ -124,13 +119,42 @@ def cmd_train(args) -> None:
         run = RunDir(args.out)
         args.resume_dir, args.resume_command = run.path, f"vaelab train --resume {run.path}"
         with run.writing(is_main_process()):
-            if run.config.exists() and not args.overwrite:
-                raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
-                                  f"choose another --out, or pass --overwrite")
-            trainer = Trainer(cfg, run.path, replace=args.overwrite)
-            _fit(trainer)
+            if run.config.exists() and elastic_restart():
+                trainer = _continue(run, cfg)  # torchrun relaunched this command after a failure: no --overwrite
+            else:
+                if run.config.exists() and not args.overwrite:
+                    raise ConfigError(f"{args.out} already holds a run; continue it with --resume {args.out}, "
+                                      f"choose another --out, or pass --overwrite")
+                trainer = Trainer(cfg, run.path, replace=args.overwrite)
+                _fit(trainer)
         if trainer.dist.is_main:
             print(f"run saved in {run.path}")
+
+
+def elastic_restart() -> bool:
+    """This process is torchrun's relaunch of a job that failed (``--max-restarts``): it continues the run it was
+    training, from its last checkpoint, instead of starting it again."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
+def _continue(run: RunDir, cfg: RunConfig) -> Trainer:
+    """Resume ``run`` from its last checkpoint with ``cfg`` and train it to the end (or say it is complete)."""
+    trainer = Trainer(cfg, run.path)
+    trainer.resume()  # else the run was stopped before its first checkpoint: it starts again at step 0
+    if trainer.stopped_early or trainer.step >= trainer.total_steps:
+        if trainer.dist.is_main:
+            run.repair_metrics(trainer.step, trainer.last_record)
+        if trainer.stopped_early:
+            print(f"{run.path}: already complete, stopped early at step {trainer.step} (train.patience="
+                  f"{cfg.train.patience} epochs without a better validation loss); a larger --epochs does "
+                  f"not extend it")
+        else:
+            print(f"{run.path}: already complete at step {trainer.step}; pass a larger --epochs or --steps "
+                  f"to extend")
+        return trainer
+    print(f"resuming {run.path} at step {trainer.step} of {trainer.total_steps}")
+    _fit(trainer)
+    return trainer
 
 
 def _fit(trainer: Trainer) -> dict:
@@ -383,6 +407,55 @@ def cmd_traverse(args) -> None:
     print(f"wrote {save_grid(images, _out(args, 'traversal.png'), nrow)}")
 
 
+def cmd_score(args) -> None:
+    s, path = score_run(args.run, args.dataset, args.split, k=args.k, seed=args.seed, background=args.background,
+                        regret_steps=args.regret_steps, checkpoint=args.checkpoint, out=args.output)
+    print(f"{len(next(iter(s.values())))} examples of {args.dataset or 'the run dataset'}:{args.split}; mean score "
+          "(higher: more anomalous)")
+    _print_rows([(MEASURES[key].title, float(v.mean())) for key, v in s.items()])
+    print(f"wrote {path}")
+
+
+def cmd_anomaly(args) -> None:
+    study = anomaly_study(args.run, normal=args.normal, anomalous=args.anomalous, holdout=args.holdout_class,
+                          split=args.split, k=args.k, seed=args.seed, background=args.background,
+                          regret_steps=args.regret_steps, limit=args.n, checkpoint=args.checkpoint)
+    found = study.to_dict()
+    print(f"normal: {study.normal} ({found['n_normal']}), anomalous: {study.anomalous} ({found['n_anomalous']})")
+    metrics = ("roc_auc", "pr_auc", "fpr95")
+    print(f"{'score':<34}" + "".join(f" {MEASURES[m].heading:>30}" for m in metrics))
+    for key, row in study.metrics.items():
+        print(f"{MEASURES[key].title:<34}" + "".join(f" {row[m]:>30.4f}" for m in metrics))
+    out = Path(args.output or Path(args.run) / "anomaly")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "anomaly.json", json.dumps(found, indent=2))
+    for name, fig in study.figures().items():
+        save_figure(fig, out / f"{name}.png")
+    best = max(study.metrics, key=lambda key: study.metrics[key]["roc_auc"])
+    most, least = study.extremes(best, 16)
+    save_grid(torch.cat([most, least]), out / "extremes.png", nrow=16)
+    print(f"wrote {out}/: anomaly.json, histograms.png, roc.png, extremes.png (by {MEASURES[best].label}: the 16 "
+          "most anomalous images above the 16 least)")
+
+
+def cmd_impute(args) -> None:
+    study = imputation_study(args.run, args.mask, args.method, split=args.split, limit=args.n, n=args.completions,
+                             steps=args.steps, k=args.k, baseline=args.baseline, seed=args.seed,
+                             checkpoint=args.checkpoint)
+    found = study.to_dict()
+    print(f"{found['n_images']} {args.split} images, mask {args.mask}, {args.method}"
+          + (f" (acceptance {found['acceptance']:.3f})" if "acceptance" in found else ""))
+    keys = list(study.errors["model"])
+    print(f"{'imputation':<24}" + "".join(f" {MEASURES[k].heading:>34}" for k in keys))
+    for name, row in study.errors.items():
+        print(f"{name:<24}" + "".join(f" {row[k]:>34.4f}" for k in keys))
+    out = Path(args.output or Path(args.run) / "impute")
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"impute-{args.method}-{Path(args.mask).stem if args.mask.endswith('.npy') else args.mask.replace(':', '')}"
+    write_atomic(out / f"{name}.json", json.dumps(found, indent=2))
+    images, nrow = study.picture()
+    print(f"wrote {out}/{name}.json and {save_grid(images, out / f'{name}.png', nrow)} (rows: masked input, "
+          "completions, truth)")
 def cmd_arithmetic(args) -> None:
     """Attribute vectors (White 2016): list them, draw images moved along one (--add), or an analogy a - b + c."""
     study = Arithmetic(args.run, args.checkpoint, args.split, seed=args.seed, device=args.device)
@@ -444,6 +517,11 @@ def cmd_sweep(args) -> None:
     if report["best"]:
         print(f"best ({args.objective} on the {args.split} split): {report['best']}")
     print(f"wrote {Path(args.out) / 'sweep.csv'}, sweep.json, {', '.join(Path(f).name for f in report['figures'])}")
+
+
+def cmd_export(args) -> None:
+    written = export_onnx(args.run, args.output, args.checkpoint)
+    print("wrote " + ", ".join(str(f) for f in written.values()))
 
 
 def cmd_app(args) -> None:
@@ -531,6 +609,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", help="auto | cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
+    t.add_argument("--track", choices=list(TRACKERS), help="tensorboard (default: when installed) | mlflow | none")
+    t.add_argument("--track-uri", metavar="URI", help="MLflow's store or server (default: $MLFLOW_TRACKING_URI, else "
+                   "mlflow.db beside the run directory)")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
         c = command(name, fn, help)
@@ -541,7 +622,8 @@ def parser() -> argparse.ArgumentParser:
         if split:
             c.add_argument("--split", default="test", choices=("train", "val", "test"))
         if name != "eval":
-            c.add_argument("-o", "--output", help="PNG file (default: in the run directory)")
+            what = {"score": "CSV file", "anomaly": "folder", "impute": "folder", "codes": "folder"}.get(name, "PNG file")
+            c.add_argument("-o", "--output", help=f"{what} (default: in the run directory)")
         return c
 
     e = run_command("eval", cmd_eval, "evaluate a run: writes DIR/eval.json")
@@ -611,6 +693,36 @@ def parser() -> argparse.ArgumentParser:
     ft.add_argument("--epochs", type=count(1), help="train: epochs (default: the dataset's recipe)")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--overwrite", action="store_true", help="train: replace the cached network")
+    sc = run_command("score", cmd_score, "per-example anomaly scores of a dataset's split (a CSV)")
+    sc.add_argument("--dataset", help="the dataset to score (default: the run's); its images must have the run's "
+                    "shape")
+    sc.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
+    sc.add_argument("--background", metavar="RUN", help="a background run (trained with --set data.perturb=0.2) "
+                    "for the likelihood ratio of Ren et al. 2019")
+    sc.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret (Xiao et al. 2020) "
+                    f"with this many Adam steps per example (such as {REGRET_STEPS}; default 0: not computed)")
+    an = run_command("anomaly", cmd_anomaly, "how well each anomaly score separates normal from anomalous test "
+                     "examples: ROC-AUC, PR-AUC, FPR at 95%% TPR, pictures (-o: a folder)")
+    an.add_argument("--normal", help="the normal examples' dataset (default: the run's, its trained classes)")
+    an.add_argument("--anomalous", help="the anomalies' dataset, such as mnist for a fashion-mnist run")
+    an.add_argument("--holdout-class", type=count(0), nargs="+", metavar="C", help="the anomalies are these classes "
+                    "of the run's dataset (default for a run trained on data.classes: the other classes)")
+    an.add_argument("--k", type=count(1), default=DEFAULT_K, help="importance samples per example (default 100)")
+    an.add_argument("--background", metavar="RUN", help="a background run for the likelihood ratio")
+    an.add_argument("--regret-steps", type=count(0), default=0, help="also Likelihood Regret with this many Adam "
+                    f"steps per example (such as {REGRET_STEPS}; default 0: not computed)")
+    an.add_argument("--n", type=count(1), help="at most this many examples of each group (default: all)")
+    im = run_command("impute", cmd_impute, "fill the hidden pixels of test images; error on them against mean "
+                     "imputation (-o: a folder)")
+    im.add_argument("--mask", default="random:0.5", help="random:P | half-top | half-left | square:S | FILE.npy "
+                    "(default random:0.5)")
+    im.add_argument("--method", default="pseudo-gibbs", choices=IMPUTATION_METHODS)
+    im.add_argument("--n", type=count(1), default=500, help="test images (default 500)")
+    im.add_argument("--completions", type=count(1), default=5, help="chains per image (default 5)")
+    im.add_argument("--steps", type=count(1), default=50, help="sweeps of each chain (default 50)")
+    im.add_argument("--k", type=count(1), default=100, help="importance: draws of z per image (default 100)")
+    im.add_argument("--baseline", metavar="RUN", help="a plain autoencoder run to compare with (such as "
+                    "wae-mmd with --set objective.wae.lam=0)")
     sw = command("sweep", cmd_sweep, "a study: a grid or an Optuna search over config keys, one run directory per "
                  "trial and seed, with its table and rate-distortion figures")
     sw.add_argument("--model", help="a name from `vaelab list` (default vae)")
@@ -643,6 +755,11 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--disentangle-train", type=count(1), help="with --disentangle: smaller protocol sizes "
                     "(training points; default Locatello et al.'s)")
     sw.add_argument("--out", required=True, help="the sweep's folder (run again to continue it)")
+    x = command("export", cmd_export, "write a run's encoder and decoder (a VQ-VAE's quantizer too) as ONNX")
+    x.add_argument("run", help="run directory")
+    x.add_argument("--format", default="onnx", choices=("onnx",))
+    x.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    x.add_argument("-o", "--output", help="folder for encoder.onnx, decoder.onnx, ... (default: DIR/onnx)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
     a.add_argument("--host", default="localhost")
@@ -650,7 +767,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError)
+ERRORS = (ConfigError, DataError, RunDirError, CheckpointError, UnknownName, NonFiniteLoss, LockError, TrackingError)
+ARTIFACTS = ("*.png", "eval.json", "disentanglement.json")  # what a command wrote into a run directory, for its tracker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -661,8 +779,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("always", VaelabWarning)
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
+            started = time.time()
             code = args.fn(args) or 0
             finished = True
+            _track_artifacts(args, started)
             return code
         except ERRORS as e:
             return _fail(str(e), debug, 3 if isinstance(e, NonFiniteLoss) else 2)
@@ -681,6 +801,19 @@ def main(argv: list[str] | None = None) -> int:
                          1, "internal ")
         finally:
             teardown(finished)
+
+
+def _track_artifacts(args, since: float) -> None:
+    """Pictures and results the command wrote into its run directory since ``since``, to the run's tracker (its
+    MLflow run, when it has one)."""
+    run = getattr(args, "resume_dir", None) or getattr(args, "run", None)
+    if run is None or not is_main_process() or not Path(run).is_dir():
+        return
+    tracker = attached(run)
+    for pattern in ARTIFACTS:
+        for file in sorted(Path(run).glob(pattern)):
+            if file.stat().st_mtime >= since:
+                tracker.artifact(file)
 
 
 def _interrupted(args, debug: bool) -> int:

@@ -60,6 +60,10 @@ class DataConfig:
     # across classes and drawn by data.seed; the others are unlabelled (y = -1; vaelab.data.semi)
     limit: int | None = None  # keep only the first `limit` examples of each split: a quick look (a notebook's small
     # budget, a trial sweep); its numbers are not the dataset's
+    classes: list[int] | None = None  # labelled datasets: keep only the examples of these classes in every split
+    # (one-class anomaly detection: [3] trains on threes alone); null: all
+    perturb: float = 0.0  # replace each training pixel by a uniform random value with this probability, afresh at
+    # every step (the background model of Ren et al. 2019's likelihood ratio); 0: none
 
 
 @dataclass
@@ -210,6 +214,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (measured: see README)
     eval_batch_size: int | None = None  # examples per validation pass; None: the model's (vaelab.eval.eval_batch_size)
     progress: bool = True
+    track: str = field(default="tensorboard", metadata=choices("tracker"))  # tensorboard | mlflow | none (vaelab.track)
+    tracking_uri: str | None = None  # MLflow's store or server; None: $MLFLOW_TRACKING_URI, else RUNS/mlflow.db
 
 
 @dataclass
@@ -253,6 +259,10 @@ class RunConfig:
                  ("data.val_size", self.data.val_size is None or self.data.val_size >= 0, ">= 0 (or null)"),
                  ("data.labels", self.data.labels is None or self.data.labels >= 1, ">= 1 (or null: all labelled)"),
                  ("data.limit", self.data.limit is None or self.data.limit >= 1, ">= 1 (or null)"),
+                 ("data.classes", self.data.classes is None or (len(self.data.classes) > 0 and
+                                                                all(c >= 0 for c in self.data.classes)),
+                  "a non-empty list of class labels >= 0 (or null: all)"),
+                 ("data.perturb", 0 <= self.data.perturb < 1, "in [0, 1)"),
                  ("model.latent_dim", m.latent_dim >= 1, ">= 1"),
                  ("model.hidden", all(h >= 1 for h in m.hidden), "a list of layer sizes, each >= 1"),
                  ("model.channels", all(c >= 1 for c in m.channels), "a list of channel counts, each >= 1"),

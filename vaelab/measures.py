@@ -102,6 +102,28 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
     Measure("coverage", "coverage", "fraction", "higher",
             "Test images with a sample inside their k=5 nearest-neighbour ball: diversity robust to outliers "
             "(Naeem et al. 2020)"),
+    Measure("recon_error", "reconstruction error", "per pixel", None,
+            "Mean squared error per pixel of the reconstruction of one example: an anomaly score (An & Cho 2015)"),
+    Measure("serra", "complexity-corrected NLL", "bits", None,
+            "-log2 p(x) minus the PNG code length of x (Serra et al. 2020): an anomaly score corrected for how "
+            "simple an image is"),
+    Measure("llr", "likelihood ratio", "nats", None,
+            "-log p(x) + log p_B(x) under a background model trained on perturbed inputs (Ren et al. 2019): an "
+            "anomaly score"),
+    Measure("regret", "Likelihood Regret", "nats", None,
+            "The ELBO gained by fitting the posterior to this example alone (Xiao et al. 2020): an anomaly score"),
+    Measure("png_bits", "PNG code length", "bits", None, "The size of one image as a PNG at level 9, in bits"),
+    Measure("roc_auc", "ROC-AUC", "", "higher",
+            "Area under the ROC curve of an anomaly score: the chance that an anomaly scores above a normal "
+            "example; 0.5 is chance"),
+    Measure("pr_auc", "PR-AUC", "", "higher",
+            "Average precision of an anomaly score, the anomalies as positives; their share is chance"),
+    Measure("fpr95", "FPR at 95% TPR", "fraction", "lower",
+            "The share of normal examples flagged when the threshold flags 95% of the anomalies"),
+    Measure("impute_mse", "imputation MSE", "per pixel", "lower",
+            "Mean squared error of the imputed values on the hidden entries only"),
+    Measure("impute_accuracy", "imputation accuracy", "fraction", "higher",
+            "The share of hidden binary entries imputed right (the imputed mean rounded)"),
     Measure("capacity", "KL capacity", "nats", None, "The KL target C of the capacity schedule (Burgess et al. 2018)"),
     Measure("beta", "beta", "", None, "The KL weight at this step"),
     Measure("codebook", "codebook loss", "", "lower", "||sg[z_e] - e||^2 summed over the code grid"),

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 from . import lock
 from .config import ConfigError, RunConfig, read_versioned
 from .durable import append_line, fsync_dir, remove_stale_temps, warn, write_atomic
+from .track import Tracker
 
 __all__ = ["RunDir", "RunDirError", "write_atomic"]
 
@@ -47,7 +48,7 @@ class RunDir:
         self.last = self.checkpoints / "last.safetensors"
         self.prev = self.checkpoints / "prev.safetensors"
         self.best = self.checkpoints / "best.safetensors"
-        self._tensorboard = None  # a SummaryWriter once used; False when tensorboard is not installed
+        self.tracker = Tracker(self.path)  # epoch records beside metrics.jsonl: none, until the trainer sets its own
         self._v1_facts: dict[str, Any] | None = None  # the data facts a version-1 config.yaml held
 
     def load_config(self) -> RunConfig:
@@ -206,20 +207,9 @@ class RunDir:
             warn(f"repaired {self.metrics}: {', and '.join(fixed)}")
 
     def log(self, record: dict) -> None:
-        """Append an epoch record to metrics.jsonl, and to TensorBoard when it is installed."""
+        """Append an epoch record to metrics.jsonl, and to the run's tracker (:mod:`vaelab.track`)."""
         append_line(self.metrics, json.dumps(record))
-        if self._tensorboard is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self._tensorboard = False
-            else:
-                self._tensorboard = SummaryWriter(str(self.path / "tensorboard"))
-        if self._tensorboard:
-            for key, value in record.items():
-                if key not in ("epoch", "step") and isinstance(value, (int, float)):  # not kl_per_dim, collapse
-                    self._tensorboard.add_scalar(key, value, record["step"])
-            self._tensorboard.flush()
+        self.tracker.log(record)
 
     def write_progress(self, progress: dict) -> None:
         """Replace progress.json atomically, so a reader (the app) never sees half a file."""

@@ -15,4 +15,6 @@ st.navigation([
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
     st.Page(VIEWS / "arithmetic.py", title="Arithmetic", url_path="arithmetic"),
     st.Page(VIEWS / "sweep.py", title="Sweep", url_path="sweep"),
+    st.Page(VIEWS / "anomaly.py", title="Anomaly", url_path="anomaly"),
+    st.Page(VIEWS / "impute.py", title="Imputation", url_path="imputation"),
 ]).run()

@@ -149,3 +149,15 @@ def hold_out(split: Split, size: int, seed: int) -> tuple[Split, Split]:
         raise DataError(f"val_size={size} does not fit: the train split has {n} rows; use 0 to {n - 1}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return split.take(order[size:].sort().values), split.take(order[:size].sort().values)
+
+
+def keep_classes(data: Dataset, classes: list[int]) -> Dataset:
+    """``data`` with only the examples labelled one of ``classes`` in each split (one-class training)."""
+    if data.num_classes == 0 or data.train.y is None:
+        raise DataError(f"data.classes keeps examples by label, and dataset {data.name!r} has no labels")
+    if bad := sorted(set(classes) - set(range(data.num_classes))):
+        raise DataError(f"data.classes: {bad} are not labels of {data.name!r} (0 to {data.num_classes - 1})")
+    wanted = torch.tensor(sorted(set(classes)))
+    splits = {name: data.split(name) for name in SPLITS}
+    return replace(data, **{name: s.take(torch.isin(s.y, wanted).nonzero().squeeze(1))
+                                        for name, s in splits.items()})

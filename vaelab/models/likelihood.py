@@ -7,6 +7,8 @@ themselves in :data:`LIKELIHOODS` from modules of their own.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,7 @@ class Likelihood(nn.Module):
     bpd_convention: str | None = None
     binary: bool = False
     needs_convention: bool = False
+    observed: torch.Tensor | None = None  # inside observed_only(): 1 where an entry is observed [B, C, H, W]
 
     @classmethod
     def from_config(cls, shape: tuple[int, int, int], cfg) -> "Likelihood":
@@ -48,9 +51,46 @@ class Likelihood(nn.Module):
         """log p(x|z) in nats, summed over C, H, W: [...]."""
         raise NotImplementedError
 
+    def log_prob_elements(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x_i|z) of each data element, [..., C, H, W], for a likelihood that factorizes over them (what
+        likelihoods over observed entries only need: MIWAE, imputation)."""
+        raise ConfigError(f"the {type(self).__name__} likelihood does not give log p(x|z) per pixel; missing data "
+                          "need one that does (bernoulli, gaussian, dequantized-gaussian)")
+
+    def sample(self, out: torch.Tensor) -> torch.Tensor:
+        """x ~ p(x|z), drawn through :mod:`vaelab.noise`: [..., C, H, W]."""
+        raise ConfigError(f"the {type(self).__name__} likelihood cannot draw x ~ p(x|z) here; imputation needs "
+                          "one that can (bernoulli, gaussian)")
+
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """E[x|z], the image a decoder shows: [..., C, H, W]."""
         raise NotImplementedError
+
+    def summed(self, log_px: torch.Tensor) -> torch.Tensor:
+        """Per-element log-likelihoods [..., C, H, W] summed over the observed ones (all outside
+        :func:`observed_only`): [...]."""
+        return (log_px if self.observed is None else log_px * self.observed).sum(DATA_DIMS)
+
+
+def require_elements(likelihood: Likelihood | type[Likelihood], what: str) -> None:
+    """A clear error when ``likelihood`` (or its class) gives no log p(x_i|z) per element (it does not factorize
+    over pixels)."""
+    kind = likelihood if isinstance(likelihood, type) else type(likelihood)
+    if getattr(kind, "log_prob_elements", Likelihood.log_prob_elements) is Likelihood.log_prob_elements:
+        raise ConfigError(f"{what} needs a likelihood that factorizes over pixels (bernoulli, gaussian, "
+                          f"dequantized-gaussian); this model's is {kind.__name__}")
+
+
+@contextmanager
+def observed_only(likelihood: Likelihood, observed: torch.Tensor) -> Iterator[None]:
+    """Inside, ``likelihood.log_prob`` sums over the entries where ``observed`` [B, C, H, W] is 1 only: log p(x_o|z)
+    of a likelihood that factorizes over entries (Mattei & Frellsen 2019, eq. 4)."""
+    require_elements(likelihood, "a likelihood over observed entries")
+    likelihood.observed = observed
+    try:
+        yield
+    finally:
+        likelihood.observed = None
 
 
 @LIKELIHOODS.register("bernoulli")
@@ -62,10 +102,16 @@ class Bernoulli(Likelihood):
     binary = True
 
     def log_prob(self, x, out):
-        return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(DATA_DIMS)
+        return self.summed(self.log_prob_elements(x, out))
+
+    def log_prob_elements(self, x, out):
+        return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none")
 
     def mean(self, out):
         return torch.sigmoid(out)
+
+    def sample(self, out):
+        return noise.bernoulli(torch.sigmoid(out), batch_dim=out.dim() - 4)
 
 
 @LIKELIHOODS.register("gaussian")
@@ -108,12 +154,19 @@ class Gaussian(Likelihood):
         return torch.logaddexp(self.log_sigma, torch.tensor(math.log(self.sigma_min), dtype=self.log_sigma.dtype))
 
     def log_prob(self, x, out):
+        return self.summed(Gaussian.log_prob_elements(self, x, out))  # the density at x itself, in subclasses too
+
+    def log_prob_elements(self, x, out):
         log_sigma = self.log_scale()
         z = (x - out) * torch.exp(-log_sigma)
-        return (-0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)).sum(DATA_DIMS)
+        return -0.5 * z**2 - log_sigma - 0.5 * math.log(2 * math.pi)
 
     def mean(self, out):
         return out
+
+    def sample(self, out):
+        return out + torch.exp(self.log_scale()) * noise.randn(out.shape, batch_dim=out.dim() - 4, device=out.device,
+                                                               dtype=out.dtype)
 
 
 @LIKELIHOODS.register("dequantized-gaussian")
@@ -136,10 +189,17 @@ class DequantizedGaussian(Gaussian):
     default_sigma_min = 1 / (256 * math.sqrt(12))
 
     def log_prob(self, x, out):
+        return self.summed(self.log_prob_elements(x, out))
+
+    def log_prob_elements(self, x, out):
         u = noise.rand(out.shape, batch_dim=out.dim() - 4, device=out.device, dtype=out.dtype)  # one per sample
-        return super().log_prob(((x * 255).round() + u) / 256, out)
+        return super().log_prob_elements(((x * 255).round() + u) / 256, out)
 
     def mean(self, out):
         """The Gaussian's mean carried back to the 8-bit scale: k = floor(256 y) has mean 256 E[y] - 1/2 for a
         smooth density, clamped to [0, 1]."""
         return ((256 * out - 0.5) / 255).clamp(0, 1)
+
+    def sample(self, out):
+        """k = floor(256 y), y ~ N(out, sigma^2), on the 8-bit scale."""
+        return ((256 * super().sample(out)).floor() / 255).clamp(0, 1)

@@ -97,7 +97,8 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def embed(self, indices: torch.Tensor) -> torch.Tensor:
         """The quantized vectors z_q for code indices, channels at ``channel_dim``."""
-        return self.project_out(self.codebook[indices]).movedim(-1, self.channel_dim)
+        z_q = self.project_out(self.codebook[indices])  # [..., d]
+        return z_q.movedim(z_q.dim() - 1, self.channel_dim)  # a positive dim: ONNX's Transpose takes no -1
 
     def _norm(self, t: torch.Tensor) -> torch.Tensor:
         return F.normalize(t, dim=-1) if self.cosine else t

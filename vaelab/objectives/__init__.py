@@ -7,6 +7,7 @@ from .elbo import ELBOObjective
 from .infovae import InfoVAEObjective
 from .iwae import IWAEObjective, iwae_bound
 from .m2 import M2Objective, m2_terms
+from .miwae import MIWAEObjective
 from .mmd import KERNELS, mmd_u
 from .prior import PriorObjective
 from .schedules import BETA_SCHEDULES, beta_at, capacity_at, kl_penalty
@@ -17,5 +18,6 @@ from .wae import WAEMMDObjective
 __all__ = ["OBJECTIVES", "Objective", "Player", "check_run", "global_batch", "inner", "InfoVAEObjective",
            "WAEMMDObjective", "WAEGANObjective", "AAEObjective", "VAEGANObjective", "KERNELS", "mmd_u",
            "BetaTCObjective", "DIPObjective", "FactorObjective", "tc_decomposition", "ELBOObjective",
-           "IWAEObjective", "M2Objective", "m2_terms", "VQObjective", "PriorObjective", "iwae_bound", "BETA_SCHEDULES", "beta_at",
+           "IWAEObjective", "M2Objective", "m2_terms", "MIWAEObjective", "VQObjective", "PriorObjective", "iwae_bound",
+           "BETA_SCHEDULES", "beta_at",
            "capacity_at", "kl_penalty"]

@@ -45,7 +45,12 @@ def setup(device: str) -> tuple[Dist, torch.device]:
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     cuda = device.startswith("cuda")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+        # torchrun's store outlives a restart (--max-restarts): a relaunched rank would read the peers' addresses of
+        # the attempt before (pytorch#167288) and fail to connect. Each attempt's keys get a prefix of their own.
+        store, _, _ = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group("nccl" if cuda else "gloo", store=dist.PrefixStore(f"vaelab/attempt_{attempt}/", store),
+                                rank=rank, world_size=world)
     if cuda:
         torch.cuda.set_device(local)
     return Dist(rank, world, local), torch.device(f"cuda:{local}" if cuda else "cpu")

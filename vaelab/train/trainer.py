@@ -19,11 +19,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .. import checkpoint, device, noise
+from .. import checkpoint, device, noise, track
 from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
 from ..data.semi import semi_supervised
+from ..data.base import keep_classes
+from ..data.perturb import perturb
 from ..durable import warn
 from ..eval import evaluate
 from ..eval.bpd import check_data
@@ -62,7 +64,8 @@ def load_run_data(cfg: RunConfig, evaluation: bool = False) -> Dataset:
         data = data.head(d.limit)
     if d.labels is not None and not evaluation:  # semi-supervised training: most labels hidden (y = -1)
         data.train = semi_supervised(data.train, d.labels, data.num_classes, d.seed)
-    return binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
+    data = binarize.prepare(data, cfg.data.binarize, cfg.data.seed, evaluation)
+    return data if d.classes is None else keep_classes(data, d.classes)  # an image's draw is the same either way
 
 
 class _StopRequests:
@@ -144,6 +147,7 @@ class Trainer:
         self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
         self.objective = OBJECTIVES.get(cfg.objective.name)(cfg, self.facts, self.total_steps).to(self.device)
         self.players = self.objective.players()
+        self.binary_train = self.data.binary or cfg.data.binarize == "static"  # what a perturbed pixel becomes
         self.train_y = self.data.train.y.to(self.device) if self.model.conditional else None
 
         self.step = 0
@@ -281,6 +285,8 @@ class Trainer:
         y = None if self.train_y is None else self.train_y[idx]
         player_logs = self._step_players()
         with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
+            if self.cfg.data.perturb:
+                x = perturb(x, self.cfg.data.perturb, binary=self.binary_train)
             if self.cfg.data.binarize == "dynamic":
                 x = binarize.dynamic(x)
             with torch.autocast(self.device.type, self.dtype, enabled=self.dtype is not None):
@@ -352,14 +358,22 @@ class Trainer:
                     self.replace = False
                 self.run.prepare(self.cfg, self.facts.to_dict())
                 self.run.repair_metrics(self.step, self.last_record)
+                self.run.tracker = track.tracker(self.cfg.train.track, self.run.path, self.cfg.train.tracking_uri)
+                self.run.tracker.start(self.cfg.to_dict())
+            finished = False
             try:
-                return self._fit()
+                record = self._fit()
+                finished = True
+                return record
             except RunDirError:
                 raise
             except OSError as e:
                 if not writes:
                     raise
                 raise self._disk_error(e) from None
+            finally:
+                if writes:
+                    self.run.tracker.close(finished)
 
     def _fit(self) -> dict:
         t = self.cfg.train

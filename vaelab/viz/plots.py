@@ -140,3 +140,35 @@ def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[
     ax.set_title("rate-distortion (dashed: constant ELBO, D + R)")
     ax.grid(alpha=0.3)
     return fig
+
+
+def score_histograms_figure(normal: dict[str, np.ndarray], anomalous: dict[str, np.ndarray],
+                            metrics: dict[str, dict[str, float]]) -> Figure:
+    """One panel per anomaly score: histograms of the normal and the anomalous examples' scores, the ROC-AUC in
+    the title."""
+    keys = list(normal)
+    fig = Figure(figsize=(3.6 * len(keys), 3.2), layout="tight")
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
+        both = np.r_[normal[key], anomalous[key]]
+        bins = np.linspace(*np.percentile(both, [0.5, 99.5]), 50)
+        ax.hist(normal[key], bins, alpha=0.6, density=True, label="normal")
+        ax.hist(anomalous[key], bins, alpha=0.6, density=True, label="anomalous")
+        ax.set_title(f"{measure(key).title}\nROC-AUC {metrics[key]['roc_auc']:.3f}", fontsize=9)
+        ax.set_xlabel("score (higher: more anomalous)", fontsize=8)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> Figure:
+    """ROC curves {score: (false-positive rates, true-positive rates, ROC-AUC)} on one plot, with chance."""
+    fig = Figure(figsize=(4.6, 4.2), layout="tight")
+    ax = fig.subplots()
+    for key, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{measure(key).label} ({auc:.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance (0.5)")
+    ax.set_xlabel("false-positive rate (normal flagged)")
+    ax.set_ylabel("true-positive rate (anomalies flagged)")
+    ax.set_title("ROC by score (ROC-AUC)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return fig
