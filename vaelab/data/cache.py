@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import os
 import weakref
 from pathlib import Path
 from typing import Sequence
