@@ -1,6 +1,8 @@
 """The app's pages, run by Streamlit's AppTest on runs made by the CLI (see ``app_runs`` in conftest)."""
 import io
 import json
+import os
+import shutil
 import time
 
 import numpy as np
@@ -51,7 +53,7 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
 
 # ------------------------------------------------------------------------------------------------ runs
 def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, tmp_path, monkeypatch):
-    (tmp_path / "vae").symlink_to(app_runs / "vae")
+    shutil.copytree(app_runs / "vae", tmp_path / "vae")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.yaml").write_text("version: 0\nmodel: {name: vae}\n")
     monkeypatch.setenv(RUNS_ENV, str(tmp_path))
@@ -110,6 +112,66 @@ def test_train_page_reports_a_bad_setting_before_starting_anything(tmp_path, mon
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize("name", [".", "..", "../escaped", "/tmp/abs", "link"])
+def test_train_page_refuses_a_run_name_outside_the_runs_directory(tmp_path, monkeypatch, name):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "link").symlink_to(tmp_path)
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    at = open_page("train")
+    widget(at.text_input, "run name").set_value(name)
+    widget(at.button, "Start training").click().run()
+    assert any(why in at.error[0].value for why in ("'.' and '..'", "absolute path", "leads out of the runs"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not (runs / "config.yaml").exists()
+    assert not (runs / "jobs").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_train_page_creates_no_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path / "runs"))
+    at = open_page("train")
+    widget(at.text_input, "data directory").set_value(str(tmp_path / "made" / "up"))
+    widget(at.text_input, "run name").set_value("d")
+    widget(at.button, "Start training").click().run()
+    assert "does not exist" in at.error[0].value and not (tmp_path / "made").exists()
+
+
+def test_train_page_says_when_the_job_limit_is_reached(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    monkeypatch.setenv(jobs.MAX_JOBS_ENV, "1")
+    busy = jobs.job_file(tmp_path / "busy", "train")  # a running job: this test's own process
+    busy.parent.mkdir(parents=True)
+    busy.write_text(json.dumps({"state": "running", "pid": os.getpid()}))
+    at = open_page("train")
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.text_input, "run name").set_value("second")
+    widget(at.button, "Start training").click().run()
+    assert any("the most this app runs at once (1" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (tmp_path / "second").exists() and not at.success
+
+
+def test_the_token_is_asked_once_and_a_bug_shows_one_line(monkeypatch):
+    def page():
+        import streamlit as st
+
+        from vaelab.app import ui
+        ui.guard()
+        st.write("inside")
+        with ui.errors_shown(stop=False):
+            raise ValueError("deep\ntraceback")
+
+    monkeypatch.setenv("VAELAB_APP_TOKEN", "s3cret")
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert "needs its token" in at.error[0].value and not at.markdown
+    at.query_params["token"] = "wrong"
+    assert "needs its token" in at.run().error[0].value
+    at.query_params["token"] = "s3cret"
+    at.run()
+    assert at.markdown[0].value == "inside"
+    assert at.error[0].value == "ValueError: deep (details in the server's log)" and not at.exception
+    monkeypatch.setenv("VAELAB_APP_HOSTS", "localhost")  # AppTest sends no Host header: refused
+    assert "does not answer for the host name" in at.run().error[0].value
+
+
 def test_jobs_record_failure_and_stop(tmp_path):
     failed = jobs.start(tmp_path / "f", "train", ["train", "--dataset", "no-such-data", "--out", str(tmp_path / "f")])
     while jobs.status(tmp_path / "f", "train").running:
@@ -151,6 +213,15 @@ def test_explore_views_draw(runs, view):
         assert len(image_urls(at)) == 1
 
 
+def test_explore_view_radio_takes_every_click(runs):
+    """The ?view= of the address opens the page; clicks after that each switch the view (the second one too)."""
+    at = open_page("explore", run="vae", view="samples")
+    for view in ("reconstructions", "samples", "interpolation", "samples"):
+        at.radio(key="explore-view").set_value(view).run()
+        assert at.radio(key="explore-view").value == view and not at.exception
+    assert at.query_params["view"] == "samples"
+
+
 def test_explore_samples_follow_the_temperature(runs):
     at = open_page("explore", run="vae", view="samples")
     before = image_urls(at)
@@ -173,7 +244,7 @@ def test_explore_upload_errors_are_clear(runs):
     at = open_page("explore", run="vae", view="traversal")
     widget(at.radio, "start from").set_value("uploaded image").run()
     at.file_uploader[0].upload("notes.png", b"not an image at all", "image/png").run()
-    assert "notes.png is not an image file" in at.error[0].value
+    assert "notes.png is not an image file" in at.error[0].value and "BytesIO" not in at.error[0].value
     at = open_page("explore", run="vae", view="traversal")
     widget(at.radio, "start from").set_value("uploaded image").run()
     at.file_uploader[0].upload("digit.png", png((8, 8), "RGB"), "image/png").run()
@@ -190,8 +261,10 @@ def test_upload_converts_colour_to_the_models_channels():
 def test_explore_names_a_missing_run_directory_and_a_run_of_another_kind(runs, tmp_path):
     at = AppTest.from_file(VIEWS + "explore.py", default_timeout=120)
     at.run()
-    at.sidebar.text_input[0].set_value(str(tmp_path / "gone")).run()
-    assert f"{tmp_path / 'gone'} does not exist" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(runs / "gone")).run()
+    assert f"{runs / 'gone'} does not exist" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(tmp_path)).run()  # a run directory outside the runs folder
+    assert "is outside the runs directory" in at.error[0].value
     at.sidebar.text_input[0].set_value(str(runs / "vq")).run()
     assert "this page shows models that can explore a continuous latent space" in at.error[0].value
     assert "'vqvae' model" in at.error[0].value

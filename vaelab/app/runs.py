@@ -9,6 +9,7 @@ from ..data import DataFacts
 from ..models import MODELS, Family, run_facts
 from ..rundir import RunDir, RunDirError
 from . import jobs
+from .paths import inside
 
 
 @dataclass
@@ -71,6 +72,9 @@ def run_info(root: str | Path, path: str | Path) -> RunInfo:
     """What the app knows of one run directory; ``error`` says what is wrong with it, if anything."""
     run = RunDir(path)
     name = str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else str(path)
+    if not inside(root, path):
+        return RunInfo(name, run, "", "", f"{path} leads out of the runs directory {Path(root).resolve()} (a "
+                                          f"symlink?): refused", jobs.Job(jobs.job_file(path, "train"), "none", {}))
     job = jobs.status(path, "train")
     if not run.path.is_dir():
         return RunInfo(name, run, "", "", f"{path} does not exist", job)

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import io
 import json
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +25,13 @@ from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
 from ..train import load_run_data
 from ..viz import curves_figure, grid_image
-from . import RUNS_ENV
+from .. import access
+from . import RUNS_ENV, jobs
+from .paths import relative
 from .runs import RunInfo, find_runs, run_info
 
-ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError)
+ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError, jobs.JobLimit)
+log = logging.getLogger("vaelab.app")
 
 
 def runs_root() -> Path:
@@ -44,6 +48,37 @@ def errors_shown(stop: bool = True):
         st.error(str(e))
         if stop:
             st.stop()
+    except Exception as e:  # a bug: one line for the visitor, the traceback in the server's log
+        log.exception("in the app")
+        st.error(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unexpected error'} (details in the "
+                 f"server's log)")
+        if stop:
+            st.stop()
+
+
+def guard() -> None:
+    """Serve the page only to a Host on the allow-list (DNS rebinding) and, when the app has a token, to a
+    visitor whose address carried it once (``?token=...``); anyone else gets one line and nothing more."""
+    hosts, token = access.configured()
+    host = st.context.headers.get("Host")
+    if hosts is not None and not access.host_allowed(host, hosts):
+        log.warning("refused a request for Host %r (allowed: %s)", host, ", ".join(hosts))
+        st.error(f"This app does not answer for the host name {access.host_name(host or '')!r}: open it at "
+                 f"http://localhost (or a name given to `vaelab app --allow-host`).")
+        st.stop()
+    if token and not st.session_state.get("vaelab-token"):
+        if not access.token_ok(st.query_params.get("token"), token):
+            st.error("This app needs its token: open the address `vaelab app` printed (…/?token=...).")
+            st.stop()
+        st.session_state["vaelab-token"] = True
+
+
+def start_job(directory: Path, kind: str, argv: list[str]) -> bool:
+    """:func:`vaelab.app.jobs.start` within the runs directory and the app's job limit; a refusal is a message."""
+    with errors_shown(stop=False):
+        jobs.start(directory, kind, argv, root=runs_root())
+        return True
+    return False
 
 
 def pick_run(view: str, label: str = "run", key: str = "run") -> RunInfo:
@@ -54,9 +89,10 @@ def pick_run(view: str, label: str = "run", key: str = "run") -> RunInfo:
     runs = [r for r in find_runs(root) if r.trained and r.can(view)]
     names = [r.name for r in runs]
     typed = st.sidebar.text_input("or open a run directory", key=f"{key}-path",
-                                  help="any run directory, also outside the runs folder")
+                                  help="a run directory inside the runs folder (relative to it, or absolute)")
     if typed:
-        info = run_info(root, Path(typed).expanduser())
+        with errors_shown():
+            info = run_info(root, relative(root, typed))
         problem = info.error or (None if info.trained else f"{typed} has no checkpoint yet")
         if not problem and not info.can(view):
             problem = f"this page shows models that can {VIEWS[view]}; {typed} holds a {info.model!r} model"

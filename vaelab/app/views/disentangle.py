@@ -15,8 +15,8 @@ if result is None:
     job = jobs.status(info.path, "disentangle")
     if info.dataset in FACTOR_DATASETS and not job.running:
         if st.button("Compute them (quick protocol: 2000 training points)"):
-            jobs.start(info.path, "disentangle", ["disentangle", str(info.path), "--num-train", "2000"])
-            st.rerun()
+            if ui.start_job(info.path, "disentangle", ["disentangle", str(info.path), "--num-train", "2000"]):
+                st.rerun()
 
     @st.fragment(run_every=2.0)
     def metrics_job() -> None:

@@ -22,9 +22,10 @@ if test is None:
 VIEWS = ["samples", "reconstructions", "traversal", "interpolation", "latent space"]
 if model.conditional:
     VIEWS.append("by class")
-wanted = st.query_params.get("view")
-view = st.radio("view", VIEWS, index=VIEWS.index(wanted) if wanted in VIEWS else 0, horizontal=True,
-                label_visibility="collapsed")
+if st.session_state.get("explore-view") not in VIEWS:  # the address's ?view= only opens the page: the radio
+    wanted = st.query_params.get("view")                # keeps its own state after that (no second click lost)
+    st.session_state["explore-view"] = wanted if wanted in VIEWS else VIEWS[0]
+view = st.radio("view", VIEWS, key="explore-view", horizontal=True, label_visibility="collapsed")
 st.query_params["view"] = view
 seed = st.sidebar.number_input("random seed", 0, 2**31 - 1, 0, help="samples and PixelCNN decoding")
 torch.manual_seed(seed)

@@ -48,8 +48,8 @@ else:
     job = jobs.status(info.path, "train-prior")
     st.info("This run has no code prior yet: a gated PixelCNN over its code grids (`vaelab train-prior DIR`).")
     if not job.running and st.button("Train a code prior", help="10 epochs in the background"):
-        jobs.start(info.path, "train-prior", ["train-prior", str(info.path)])
-        st.rerun()
+        if ui.start_job(info.path, "train-prior", ["train-prior", str(info.path)]):
+            st.rerun()
 
     @st.fragment(run_every=2.0)
     def prior_job() -> None:
