@@ -126,6 +126,19 @@ def test_train_page_refuses_a_run_name_outside_the_runs_directory(tmp_path, monk
     assert not (runs / "jobs").exists() and not (tmp_path / "jobs").exists()
 
 
+def test_train_page_checks_the_architecture_against_the_dataset_and_keeps_the_jobs_in_view(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("train")
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.selectbox, "architecture").set_value("conv64").run()
+    widget(at.text_input, "run name").set_value("big")
+    widget(at.button, "Start training").click().run()
+    assert at.error[0].value == ("the conv64 architecture takes 64x64 images, got (1, 8, 8): choose an architecture "
+                                 "for digits's images") and not at.exception
+    assert "Training jobs" in [h.value for h in at.header]  # the refusal does not end the page
+    assert not (tmp_path / "big").exists()
+
+
 def test_train_page_creates_no_data_directory(tmp_path, monkeypatch):
     monkeypatch.setenv(RUNS_ENV, str(tmp_path / "runs"))
     at = open_page("train")

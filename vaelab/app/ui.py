@@ -132,11 +132,17 @@ def _dataset(key: str, _cfg: RunConfig):
     return load_run_data(_cfg, evaluation=True)
 
 
+def dataset(cfg: RunConfig):
+    """The run's dataset as :func:`~vaelab.train.load_run_data` gives it for evaluation, loaded once per data
+    config."""
+    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
+    return _dataset(key, copy.deepcopy(cfg))
+
+
 def split(cfg: RunConfig, name: str = "test") -> Split:
     """A split of the run's dataset, loaded once per data config: ``x`` as the model scores it (binarized as in
     training), ``images`` as the dataset holds it (what pages show beside reconstructions)."""
-    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
-    return _dataset(key, copy.deepcopy(cfg)).split(name)
+    return dataset(cfg).split(name)
 
 
 @st.cache_data(max_entries=32, show_spinner="evaluating")
