@@ -358,8 +358,22 @@ def test_disentanglement_page_tables_the_metrics(runs):
     result = json.loads((runs / "sprites" / "disentanglement.json").read_text())
     scores = {(m, k): v for m, k, v in zip(table["metric"], table["score"], table["value"])}
     assert set(scores) == {("mig", "mig"), ("sap", "sap")}
-    assert scores["mig", "mig"] == pytest.approx(result["mig"]["mig"], abs=1e-4)
+    assert float(scores["mig", "mig"]) == pytest.approx(result["mig"]["mig"], abs=1e-4)
     assert len(image_urls(at)) == 2  # mutual information, KL per dimension
+
+
+def test_an_undefined_factorvae_score_shows_a_dash_and_why(runs, tmp_path, monkeypatch):
+    shutil.copytree(runs / "sprites", tmp_path / "sprites")
+    path = tmp_path / "sprites" / "disentanglement.json"
+    result = json.loads(path.read_text())
+    result["factor_vae"] = {**result["sap"], "num_active_dims": 0, "train_accuracy": 0.0, "eval_accuracy": 0.0}
+    del result["factor_vae"]["sap"]
+    path.write_text(json.dumps(result))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    table = open_page("disentangle", run="sprites").dataframe[0].value.set_index("score")
+    assert list(table.loc[["train_accuracy", "eval_accuracy"], "value"]) == ["—", "—"]
+    assert "no latent dimension is active" in table.loc["eval_accuracy", "note"]
+    assert table.loc["mig", "value"] != "—" and table.loc["mig", "note"] == ""
 
 
 def test_disentanglement_page_without_results_says_how_to_get_them(runs):
