@@ -68,6 +68,21 @@ def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, 
     assert any("old" in e.value and "incompatible vaelab" in e.value for e in at.error)
 
 
+def test_runs_page_shows_a_run_training_from_the_cli_as_training(app_runs, tmp_path, monkeypatch):
+    import fcntl
+
+    from vaelab.lock import lock_path
+    shutil.copytree(app_runs / "vae", tmp_path / "cli")
+    (tmp_path / "cli" / "progress.json").write_text(json.dumps({"step": 3, "total_steps": 100, "seconds": 1.0}))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    with open(lock_path(tmp_path / "cli"), "a") as held:  # as `vaelab train` holds it while it trains
+        fcntl.flock(held, fcntl.LOCK_EX)
+        at = open_page("runs")
+        assert at.dataframe[0].value.set_index("run").loc["cli", "state"] == "training"
+    widget(at.button, "Refresh").click().run()
+    assert at.dataframe[0].value.set_index("run").loc["cli", "state"] == "incomplete"  # its lock let go: stopped
+
+
 def test_runs_page_without_a_runs_directory_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv(RUNS_ENV, str(tmp_path / "nowhere"))
     at = open_page("runs")

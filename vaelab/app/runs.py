@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data import DataFacts
+from ..lock import in_use
 from ..models import MODELS, Family, run_facts
 from ..rundir import RunDir, RunDirError
 from . import jobs
@@ -49,6 +50,8 @@ class RunInfo:
             return self.job.state
         if self.error:
             return "unreadable"
+        if in_use(self.path) is not None:  # a `vaelab train` outside the app holds the run's lock
+            return "training"
         progress = self.run.read_progress()
         if progress and progress["step"] < progress["total_steps"]:
             return "incomplete"

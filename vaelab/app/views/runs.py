@@ -7,7 +7,9 @@ from vaelab.measures import MEASURES
 
 st.title("vaelab runs")
 root = ui.runs_root()
-st.caption(f"runs directory: `{root}`")
+head, refresh = st.columns([5, 1])
+head.caption(f"runs directory: `{root}`")
+refresh.button("Refresh", help="look for new runs and states again")
 if not root.is_dir():
     st.warning(f"{root} does not exist yet; it is created when you start a run on the Train page.")
     st.stop()
@@ -28,7 +30,7 @@ for r in runs:
     rows.append(row)
 columns = {k: st.column_config.NumberColumn(f"{MEASURES[k].label} {MEASURES[k].arrow}", help=MEASURES[k].help)
            for k in HEADLINE}
-st.dataframe(rows, hide_index=True, column_config=columns)
+st.dataframe(rows, hide_index=True, column_config=columns, height=35 * (len(rows) + 1) + 3)  # every row in view
 for r in runs:
     if r.error:
         st.error(f"{r.name}: {r.error}")
