@@ -313,6 +313,17 @@ def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
     assert len(captions) == 3 and captions[1].startswith("vae: dims") and captions[2].startswith("beta4: dims")
 
 
+def test_compare_page_groups_runs_by_dataset_and_likelihood_and_warns(runs):
+    at = open_page("compare")
+    widget(at.multiselect, "runs").set_value(["vae", "sprites", "beta4"]).run()
+    (warning,) = [w.value for w in at.warning if "not comparable" in w.value]
+    assert "**digits (dynamic, bernoulli likelihood)**: vae, beta4" in warning
+    assert "**dsprites-procedural (" in warning and ": sprites" in warning
+    assert list(at.table[0].value.columns) == ["", "vae", "beta4", "sprites"]  # grouped
+    widget(at.multiselect, "runs").set_value(["vae", "beta4"]).run()
+    assert not [w for w in at.warning if "not comparable" in w.value]
+
+
 def test_compare_page_shows_sample_quality_with_arrows_explanations_and_the_feature_network(runs):
     """eval.json's sample-quality figures (as `vaelab eval --sample-quality` writes them) appear in the table under
     their arrowed headings, with the feature network they were made with and each figure's one-line explanation."""
