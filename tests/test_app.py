@@ -377,6 +377,28 @@ def test_vq_page_shows_codebook_use_and_offers_a_prior(runs):
     assert "no code prior yet" in at.info[0].value and widget(at.button, "Train a code prior")
 
 
+def test_vq_page_draws_prior_samples_on_request_once_and_says_the_prior_is_unfinished(runs, tmp_path, monkeypatch):
+    import vaelab.viz
+    from vaelab.cli import main
+
+    shutil.copytree(runs / "vq", tmp_path / "vq")
+    assert main(["train-prior", str(tmp_path / "vq"), "--epochs", "1", "--set", "code_prior.layers=1", "--set",
+                 "code_prior.dim=8", "--set", "train.progress=false"]) == 0
+    progress = tmp_path / "vq" / "prior" / "progress.json"
+    progress.write_text(json.dumps({**json.loads(progress.read_text()), "total_steps": 1000}))  # stopped early
+    drawn = []
+    draw = vaelab.viz.vq_samples
+    monkeypatch.setattr(vaelab.viz, "vq_samples", lambda *a: drawn.append(a[3:5]) or draw(*a))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("vq", run="vq")
+    assert any("The code prior is unfinished" in w.value and "of 1000 steps" in w.value for w in at.warning)
+    assert len(image_urls(at)) == 3 and not drawn  # nothing drawn before it is asked for
+    widget(at.button, "Draw samples").click().run()
+    assert len(image_urls(at)) == 4 and drawn == [(16, 1.0)]
+    widget(at.number_input, "first test image").set_value(1).run()  # another interaction: no new draw
+    assert len(image_urls(at)) == 4 and drawn == [(16, 1.0)]
+
+
 # ------------------------------------------------------------------------------------------ disentangle
 def test_disentanglement_page_tables_the_metrics(runs):
     at = open_page("disentangle", run="sprites")
