@@ -181,8 +181,8 @@ def test_the_token_is_asked_once_and_a_bug_shows_one_line(monkeypatch):
     def page():
         import streamlit as st
 
-        from vaelab.app import ui
-        ui.guard()
+        from vaelab.app import gate, ui
+        gate.guard()
         st.write("inside")
         with ui.errors_shown(stop=False):
             raise ValueError("deep\ntraceback")

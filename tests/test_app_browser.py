@@ -87,7 +87,7 @@ def settle(page) -> None:
 
 def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser, tmp_path):
     url, _ = app
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     for path, title in PAGES.items():
         page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)

@@ -41,10 +41,17 @@ import torch as _torch  # noqa: E402
 if _os.environ.get("VAELAB_FLUSH_DENORMAL", "1") != "0":
     _torch.set_flush_denormal(True)
 
-from .api import load, load_run  # noqa: E402
-from .config import RunConfig
-from .data import DATASETS, load_dataset
-from .models import MODELS, build_model
-
 __version__ = "0.1.0"
 __all__ = ["load", "load_run", "RunConfig", "DATASETS", "load_dataset", "MODELS", "build_model", "__version__"]
+_EXPORTS = {"load": "api", "load_run": "api", "RunConfig": "config", "DATASETS": "data", "load_dataset": "data",
+            "MODELS": "models", "build_model": "models"}
+
+
+def __getattr__(name: str):
+    """``vaelab.load_run`` and the other exports, imported on first use (PEP 562): ``import vaelab.rundir`` (the
+    app's Runs page) does not pay for the evaluators' imports."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

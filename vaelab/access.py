@@ -10,6 +10,8 @@ import hmac
 import os
 import socket
 
+RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
+MAX_JOBS_ENV = "VAELAB_APP_MAX_JOBS"  # at most this many app jobs at once (default: half the cores)
 HOSTS_ENV = "VAELAB_APP_HOSTS"  # comma-separated Host names the app answers, handed from `vaelab app`
 TOKEN_ENV = "VAELAB_APP_TOKEN"  # the token a visitor's URL must carry (?token=...), when set
 LOOPBACK = ("localhost", "127.0.0.1", "::1")

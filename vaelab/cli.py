@@ -405,8 +405,6 @@ def cmd_arithmetic(args) -> None:
         print(f"wrote {save_grid(images, _out(args, 'analogy.png'), nrow)} ({a}, {b}, {c}, then {a} - {b} + {c})")
 
 
-APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
-APP_MAX_JOBS_ENV = "VAELAB_APP_MAX_JOBS"  # at most this many app jobs at once (default: half the cores)
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
 
@@ -466,11 +464,11 @@ def cmd_app(args) -> None:
     shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
     print(f"vaelab app: http://{shown}:{args.port}/{'?token=' + token if token else ''}  (runs in "
           f"{Path(args.runs).resolve()}; answers Host {', '.join(hosts)})", flush=True)
-    os.environ[APP_RUNS_ENV] = str(Path(args.runs).resolve())
+    os.environ[access.RUNS_ENV] = str(Path(args.runs).resolve())
     os.environ[access.HOSTS_ENV] = ",".join(hosts)
     os.environ[access.TOKEN_ENV] = token
     if args.max_jobs:
-        os.environ[APP_MAX_JOBS_ENV] = str(args.max_jobs)
+        os.environ[access.MAX_JOBS_ENV] = str(args.max_jobs)
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.address",
                               args.host, "--server.port", str(args.port), "--server.headless", "true",
                               *[a for h in hosts for a in ("--server.allowedHosts", h)],

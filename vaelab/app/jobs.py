@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import APP_MAX_JOBS_ENV as MAX_JOBS_ENV
+from ..access import MAX_JOBS_ENV
 from ..durable import pid_alive, write_atomic
 
 _children: dict[Path, subprocess.Popen] = {}  # the jobs this process started, polled so none stays a zombie

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from vaelab.app.ui import guard
+from vaelab.app.gate import guard
 
 VIEWS = Path(__file__).parent / "views"
 

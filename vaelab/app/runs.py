@@ -5,12 +5,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import DataFacts
+from typing import TYPE_CHECKING
+
 from ..lock import in_use
-from ..models import MODELS, Family, run_facts
 from ..rundir import RunDir, RunDirError
 from . import jobs
 from .paths import inside
+
+if TYPE_CHECKING:  # the Runs page lists runs without importing the models (a fast first page)
+    from ..data import DataFacts
+    from ..models import Family
 
 
 @dataclass
@@ -29,6 +33,8 @@ class RunInfo:
     @property
     def family(self) -> Family | None:
         """The model's family (None when the config is unreadable or names a model this vaelab lacks)."""
+        from ..models import MODELS
+
         return MODELS.get(self.model).family if self.model in MODELS else None
 
     def can(self, view: str) -> bool:
@@ -37,6 +43,8 @@ class RunInfo:
     @property
     def facts(self) -> DataFacts:
         """The data facts its model was built for."""
+        from ..models import run_facts
+
         return run_facts(self.run)
 
     @property

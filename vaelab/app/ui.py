@@ -6,8 +6,6 @@ import copy
 import dataclasses
 import io
 import json
-import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,17 +23,12 @@ from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
 from ..train import load_run_data
 from ..viz import curves_figure, grid_image
-from .. import access
-from . import RUNS_ENV, jobs
+from . import jobs
+from .gate import log, runs_root  # noqa: F401  (the pages call ui.runs_root())
 from .paths import relative
 from .runs import RunInfo, find_runs, run_info
 
 ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError, jobs.JobLimit)
-log = logging.getLogger("vaelab.app")
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get(RUNS_ENV, "runs")).resolve()
 
 
 @contextmanager
@@ -54,23 +47,6 @@ def errors_shown(stop: bool = True):
                  f"server's log)")
         if stop:
             st.stop()
-
-
-def guard() -> None:
-    """Serve the page only to a Host on the allow-list (DNS rebinding) and, when the app has a token, to a
-    visitor whose address carried it once (``?token=...``); anyone else gets one line and nothing more."""
-    hosts, token = access.configured()
-    host = st.context.headers.get("Host")
-    if hosts is not None and not access.host_allowed(host, hosts):
-        log.warning("refused a request for Host %r (allowed: %s)", host, ", ".join(hosts))
-        st.error(f"This app does not answer for the host name {access.host_name(host or '')!r}: open it at "
-                 f"http://localhost (or a name given to `vaelab app --allow-host`).")
-        st.stop()
-    if token and not st.session_state.get("vaelab-token"):
-        if not access.token_ok(st.query_params.get("token"), token):
-            st.error("This app needs its token: open the address `vaelab app` printed (…/?token=...).")
-            st.stop()
-        st.session_state["vaelab-token"] = True
 
 
 def start_job(directory: Path, kind: str, argv: list[str]) -> bool:
