@@ -50,8 +50,11 @@ _EXPORTS = {"load": "api", "load_run": "api", "RunConfig": "config", "DATASETS":
 def __getattr__(name: str):
     """``vaelab.load_run`` and the other exports, imported on first use (PEP 562): ``import vaelab.rundir`` (the
     app's Runs page) does not pay for the evaluators' imports."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
     import importlib
+    import importlib.util
 
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a subpackage, as before: vaelab.api.load_run
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'vaelab' has no attribute {name!r}")
