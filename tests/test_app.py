@@ -250,6 +250,16 @@ def test_explore_view_radio_takes_every_click(runs):
     assert at.query_params["view"] == "samples"
 
 
+def test_explore_latent_space_plots_the_two_dimensions_of_most_kl(runs):
+    from vaelab.viz import dims_by_kl
+
+    at = open_page("explore", run="vae", view="latent space")
+    widget(at.radio, "axes").set_value("the two dimensions of most KL").run()
+    top = dims_by_kl(json.loads((runs / "vae" / "eval.json").read_text()), 2)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert {spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]} == {f"z{d}" for d in top}
+
+
 def test_explore_samples_follow_the_temperature(runs):
     at = open_page("explore", run="vae", view="samples")
     before = image_urls(at)

@@ -111,16 +111,18 @@ elif view == "interpolation" and test is not None:
 elif view == "latent space" and test is not None:
     a, b = st.columns(2)
     n = a.select_slider("test images", [500, 1000, 2000, 5000], 2000)
-    method = b.radio("axes", ["PCA", "first two dimensions"], horizontal=True)
+    method = b.radio("axes", ["PCA", "the two dimensions of most KL"], horizontal=True)
     part = test.take(torch.arange(min(n, len(test))))
     if model.latent_dim < 2:
         st.info("a one-dimensional latent space has no 2-D view")
         st.stop()
-    xy = latent_map(model, part.x, part.y, "pca" if method == "PCA" else "dims").numpy()
-    points = {"axis 1": xy[:, 0], "axis 2": xy[:, 1]}
+    top = tuple(dims_by_kl(ui.evaluation(info), 2))  # never a dead dimension while live ones exist
+    xy = latent_map(model, part.x, part.y, "pca" if method == "PCA" else "dims", dims=top).numpy()
+    axes = ("PC 1", "PC 2") if method == "PCA" else tuple(f"z{d}" for d in top)
+    points = {axes[0]: xy[:, 0], axes[1]: xy[:, 1]}
     if part.y is not None:
         points["label"] = [str(int(v)) for v in part.y]
-    st.scatter_chart(points, x="axis 1", y="axis 2", color="label" if part.y is not None else None)
+    st.scatter_chart(points, x=axes[0], y=axes[1], color="label" if part.y is not None else None)
     st.caption("posterior means of test images" + (", coloured by label" if part.y is not None else ""))
 
 elif view == "by class":
