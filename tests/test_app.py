@@ -1,6 +1,8 @@
 """The app's pages, run by Streamlit's AppTest on runs made by the CLI (see ``app_runs`` in conftest)."""
 import io
 import json
+import os
+import shutil
 import time
 
 import numpy as np
@@ -51,7 +53,7 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
 
 # ------------------------------------------------------------------------------------------------ runs
 def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, tmp_path, monkeypatch):
-    (tmp_path / "vae").symlink_to(app_runs / "vae")
+    shutil.copytree(app_runs / "vae", tmp_path / "vae")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.yaml").write_text("version: 0\nmodel: {name: vae}\n")
     monkeypatch.setenv(RUNS_ENV, str(tmp_path))
@@ -64,6 +66,21 @@ def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, 
     assert row["nelbo"] == pytest.approx(json.loads((app_runs / "vae" / "eval.json").read_text())["nelbo"])
     assert table.set_index("run").loc["old", "state"] == "unreadable"
     assert any("old" in e.value and "incompatible vaelab" in e.value for e in at.error)
+
+
+def test_runs_page_shows_a_run_training_from_the_cli_as_training(app_runs, tmp_path, monkeypatch):
+    import fcntl
+
+    from vaelab.lock import lock_path
+    shutil.copytree(app_runs / "vae", tmp_path / "cli")
+    (tmp_path / "cli" / "progress.json").write_text(json.dumps({"step": 3, "total_steps": 100, "seconds": 1.0}))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    with open(lock_path(tmp_path / "cli"), "a") as held:  # as `vaelab train` holds it while it trains
+        fcntl.flock(held, fcntl.LOCK_EX)
+        at = open_page("runs")
+        assert at.dataframe[0].value.set_index("run").loc["cli", "state"] == "training"
+    widget(at.button, "Refresh").click().run()
+    assert at.dataframe[0].value.set_index("run").loc["cli", "state"] == "incomplete"  # its lock let go: stopped
 
 
 def test_runs_page_without_a_runs_directory_says_so(tmp_path, monkeypatch):
@@ -110,6 +127,79 @@ def test_train_page_reports_a_bad_setting_before_starting_anything(tmp_path, mon
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize("name", [".", "..", "../escaped", "/tmp/abs", "link"])
+def test_train_page_refuses_a_run_name_outside_the_runs_directory(tmp_path, monkeypatch, name):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "link").symlink_to(tmp_path)
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    at = open_page("train")
+    widget(at.text_input, "run name").set_value(name)
+    widget(at.button, "Start training").click().run()
+    assert any(why in at.error[0].value for why in ("'.' and '..'", "absolute path", "leads out of the runs"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not (runs / "config.yaml").exists()
+    assert not (runs / "jobs").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_train_page_checks_the_architecture_against_the_dataset_and_keeps_the_jobs_in_view(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("train")
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.selectbox, "architecture").set_value("conv64").run()
+    widget(at.text_input, "run name").set_value("big")
+    widget(at.button, "Start training").click().run()
+    assert at.error[0].value == ("the conv64 architecture takes 64x64 images, got (1, 8, 8): choose an architecture "
+                                 "for digits's images") and not at.exception
+    assert "Training jobs" in [h.value for h in at.header]  # the refusal does not end the page
+    assert not (tmp_path / "big").exists()
+
+
+def test_train_page_creates_no_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path / "runs"))
+    at = open_page("train")
+    widget(at.text_input, "data directory").set_value(str(tmp_path / "made" / "up"))
+    widget(at.text_input, "run name").set_value("d")
+    widget(at.button, "Start training").click().run()
+    assert "does not exist" in at.error[0].value and not (tmp_path / "made").exists()
+
+
+def test_train_page_says_when_the_job_limit_is_reached(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    monkeypatch.setenv(jobs.MAX_JOBS_ENV, "1")
+    busy = jobs.job_file(tmp_path / "busy", "train")  # a running job: this test's own process
+    busy.parent.mkdir(parents=True)
+    busy.write_text(json.dumps({"state": "running", "pid": os.getpid()}))
+    at = open_page("train")
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.text_input, "run name").set_value("second")
+    widget(at.button, "Start training").click().run()
+    assert any("the most this app runs at once (1" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (tmp_path / "second").exists() and not at.success
+
+
+def test_the_token_is_asked_once_and_a_bug_shows_one_line(monkeypatch):
+    def page():
+        import streamlit as st
+
+        from vaelab.app import gate, ui
+        gate.guard()
+        st.write("inside")
+        with ui.errors_shown(stop=False):
+            raise ValueError("deep\ntraceback")
+
+    monkeypatch.setenv("VAELAB_APP_TOKEN", "s3cret")
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert "needs its token" in at.error[0].value and not at.markdown
+    at.query_params["token"] = "wrong"
+    assert "needs its token" in at.run().error[0].value
+    at.query_params["token"] = "s3cret"
+    at.run()
+    assert at.markdown[0].value == "inside"
+    assert at.error[0].value == "ValueError: deep (details in the server's log)" and not at.exception
+    monkeypatch.setenv("VAELAB_APP_HOSTS", "localhost")  # AppTest sends no Host header: refused
+    assert "does not answer for the host name" in at.run().error[0].value
+
+
 def test_jobs_record_failure_and_stop(tmp_path):
     failed = jobs.start(tmp_path / "f", "train", ["train", "--dataset", "no-such-data", "--out", str(tmp_path / "f")])
     while jobs.status(tmp_path / "f", "train").running:
@@ -151,6 +241,25 @@ def test_explore_views_draw(runs, view):
         assert len(image_urls(at)) == 1
 
 
+def test_explore_view_radio_takes_every_click(runs):
+    """The ?view= of the address opens the page; clicks after that each switch the view (the second one too)."""
+    at = open_page("explore", run="vae", view="samples")
+    for view in ("reconstructions", "samples", "interpolation", "samples"):
+        at.radio(key="explore-view").set_value(view).run()
+        assert at.radio(key="explore-view").value == view and not at.exception
+    assert at.query_params["view"] == "samples"
+
+
+def test_explore_latent_space_plots_the_two_dimensions_of_most_kl(runs):
+    from vaelab.viz import dims_by_kl
+
+    at = open_page("explore", run="vae", view="latent space")
+    widget(at.radio, "axes").set_value("the two dimensions of most KL").run()
+    top = dims_by_kl(json.loads((runs / "vae" / "eval.json").read_text()), 2)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert {spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]} == {f"z{d}" for d in top}
+
+
 def test_explore_samples_follow_the_temperature(runs):
     at = open_page("explore", run="vae", view="samples")
     before = image_urls(at)
@@ -173,7 +282,7 @@ def test_explore_upload_errors_are_clear(runs):
     at = open_page("explore", run="vae", view="traversal")
     widget(at.radio, "start from").set_value("uploaded image").run()
     at.file_uploader[0].upload("notes.png", b"not an image at all", "image/png").run()
-    assert "notes.png is not an image file" in at.error[0].value
+    assert "notes.png is not an image file" in at.error[0].value and "BytesIO" not in at.error[0].value
     at = open_page("explore", run="vae", view="traversal")
     widget(at.radio, "start from").set_value("uploaded image").run()
     at.file_uploader[0].upload("digit.png", png((8, 8), "RGB"), "image/png").run()
@@ -190,8 +299,10 @@ def test_upload_converts_colour_to_the_models_channels():
 def test_explore_names_a_missing_run_directory_and_a_run_of_another_kind(runs, tmp_path):
     at = AppTest.from_file(VIEWS + "explore.py", default_timeout=120)
     at.run()
-    at.sidebar.text_input[0].set_value(str(tmp_path / "gone")).run()
-    assert f"{tmp_path / 'gone'} does not exist" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(runs / "gone")).run()
+    assert f"{runs / 'gone'} does not exist" in at.error[0].value
+    at.sidebar.text_input[0].set_value(str(tmp_path)).run()  # a run directory outside the runs folder
+    assert "is outside the runs directory" in at.error[0].value
     at.sidebar.text_input[0].set_value(str(runs / "vq")).run()
     assert "this page shows models that can explore a continuous latent space" in at.error[0].value
     assert "'vqvae' model" in at.error[0].value
@@ -210,6 +321,17 @@ def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
     assert rows["KL (nats)"]["beta4"] == f"{kl:.4g}"
     captions = [c for image in at.image for c in image.captions]
     assert len(captions) == 3 and captions[1].startswith("vae: dims") and captions[2].startswith("beta4: dims")
+
+
+def test_compare_page_groups_runs_by_dataset_and_likelihood_and_warns(runs):
+    at = open_page("compare")
+    widget(at.multiselect, "runs").set_value(["vae", "sprites", "beta4"]).run()
+    (warning,) = [w.value for w in at.warning if "not comparable" in w.value]
+    assert "**digits (dynamic, bernoulli likelihood)**: vae, beta4" in warning
+    assert "**dsprites-procedural (" in warning and ": sprites" in warning
+    assert list(at.table[0].value.columns) == ["", "vae", "beta4", "sprites"]  # grouped
+    widget(at.multiselect, "runs").set_value(["vae", "beta4"]).run()
+    assert not [w for w in at.warning if "not comparable" in w.value]
 
 
 def test_compare_page_shows_sample_quality_with_arrows_explanations_and_the_feature_network(runs):
@@ -265,6 +387,28 @@ def test_vq_page_shows_codebook_use_and_offers_a_prior(runs):
     assert "no code prior yet" in at.info[0].value and widget(at.button, "Train a code prior")
 
 
+def test_vq_page_draws_prior_samples_on_request_once_and_says_the_prior_is_unfinished(runs, tmp_path, monkeypatch):
+    import vaelab.viz
+    from vaelab.cli import main
+
+    shutil.copytree(runs / "vq", tmp_path / "vq")
+    assert main(["train-prior", str(tmp_path / "vq"), "--epochs", "1", "--set", "code_prior.layers=1", "--set",
+                 "code_prior.dim=8", "--set", "train.progress=false"]) == 0
+    progress = tmp_path / "vq" / "prior" / "progress.json"
+    progress.write_text(json.dumps({**json.loads(progress.read_text()), "total_steps": 1000}))  # stopped early
+    drawn = []
+    draw = vaelab.viz.vq_samples
+    monkeypatch.setattr(vaelab.viz, "vq_samples", lambda *a: drawn.append(a[3:5]) or draw(*a))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("vq", run="vq")
+    assert any("The code prior is unfinished" in w.value and "of 1000 steps" in w.value for w in at.warning)
+    assert len(image_urls(at)) == 3 and not drawn  # nothing drawn before it is asked for
+    widget(at.button, "Draw samples").click().run()
+    assert len(image_urls(at)) == 4 and drawn == [(16, 1.0)]
+    widget(at.number_input, "first test image").set_value(1).run()  # another interaction: no new draw
+    assert len(image_urls(at)) == 4 and drawn == [(16, 1.0)]
+
+
 # ------------------------------------------------------------------------------------------ disentangle
 def test_disentanglement_page_tables_the_metrics(runs):
     at = open_page("disentangle", run="sprites")
@@ -272,8 +416,22 @@ def test_disentanglement_page_tables_the_metrics(runs):
     result = json.loads((runs / "sprites" / "disentanglement.json").read_text())
     scores = {(m, k): v for m, k, v in zip(table["metric"], table["score"], table["value"])}
     assert set(scores) == {("mig", "mig"), ("sap", "sap")}
-    assert scores["mig", "mig"] == pytest.approx(result["mig"]["mig"], abs=1e-4)
+    assert float(scores["mig", "mig"]) == pytest.approx(result["mig"]["mig"], abs=1e-4)
     assert len(image_urls(at)) == 2  # mutual information, KL per dimension
+
+
+def test_an_undefined_factorvae_score_shows_a_dash_and_why(runs, tmp_path, monkeypatch):
+    shutil.copytree(runs / "sprites", tmp_path / "sprites")
+    path = tmp_path / "sprites" / "disentanglement.json"
+    result = json.loads(path.read_text())
+    result["factor_vae"] = {**result["sap"], "num_active_dims": 0, "train_accuracy": 0.0, "eval_accuracy": 0.0}
+    del result["factor_vae"]["sap"]
+    path.write_text(json.dumps(result))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    table = open_page("disentangle", run="sprites").dataframe[0].value.set_index("score")
+    assert list(table.loc[["train_accuracy", "eval_accuracy"], "value"]) == ["—", "—"]
+    assert "no latent dimension is active" in table.loc["eval_accuracy", "note"]
+    assert table.loc["mig", "value"] != "—" and table.loc["mig", "note"] == ""
 
 
 def test_disentanglement_page_without_results_says_how_to_get_them(runs):

@@ -3,6 +3,7 @@ opens every page, moves a traversal slider, and trains a run from the Train page
 
 Screenshots go to the test's folder (and to $VAELAB_SCREENSHOTS when set). Without Chromium the test is skipped,
 except under CI (CI=true), where .ci/run installs it and its absence is a failure."""
+import http.client
 import os
 import shutil
 import socket
@@ -86,7 +87,7 @@ def settle(page) -> None:
 
 def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser, tmp_path):
     url, _ = app
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     for path, title in PAGES.items():
         page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
@@ -139,3 +140,52 @@ def test_train_page_trains_a_run_that_survives_a_reload(app, browser, tmp_path):
     page.get_by_text("finished: step").wait_for(timeout=120_000)
     assert (runs / "from-the-browser" / "checkpoints" / "best.safetensors").exists()
     assert (runs / "from-the-browser" / "jobs" / "train.json").exists()
+
+
+def handshake(port: int, host: str) -> int:
+    """The status of a WebSocket handshake on the app's stream with this Host header (and an Origin to match)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/_stcore/stream", headers={
+        "Host": f"{host}:{port}", "Origin": f"http://{host}:{port}", "Connection": "Upgrade", "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_host_name_not_on_the_allow_list_is_refused(app, tmp_path):
+    """DNS rebinding: a page on evil.example, its name pointed at 127.0.0.1, sends Host and Origin evil.example."""
+    url, _ = app
+    port = int(url.rsplit(":", 1)[1])
+    assert handshake(port, "localhost") == 101
+    assert handshake(port, "evil.example") == 403
+    assert "answers Host" in (tmp_path / "app.log").read_text()
+
+
+def test_a_rebound_host_name_gets_no_page_in_the_browser(app, tmp_path):
+    url, _ = app
+    port = url.rsplit(":", 1)[1]
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS,
+                                                                "--host-resolver-rules=MAP evil.example 127.0.0.1"])
+        page = b.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"http://evil.example:{port}/")
+        page.wait_for_timeout(5000)
+        assert page.get_by_role("heading", name="vaelab runs").count() == 0
+        shoot(page, tmp_path, "rebound-host-refused")
+        page.goto(url)
+        page.get_by_role("heading", name="vaelab runs").first.wait_for(timeout=120_000)
+        b.close()
+
+
+def test_the_explore_view_radio_takes_every_click(app, browser):
+    url, _ = app
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{url}/explore?run=vae&view=samples")
+    page.get_by_role("heading", name="Explore").first.wait_for(timeout=120_000)
+    settle(page)
+    views = page.locator("[data-testid=stRadio]").first
+    for view in ("reconstructions", "samples", "interpolation", "reconstructions"):
+        views.get_by_text(view, exact=True).click()
+        settle(page)
+        assert views.get_by_role("radio", name=view).is_checked(), view

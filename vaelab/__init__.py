@@ -41,10 +41,20 @@ import torch as _torch  # noqa: E402
 if _os.environ.get("VAELAB_FLUSH_DENORMAL", "1") != "0":
     _torch.set_flush_denormal(True)
 
-from .api import load, load_run  # noqa: E402
-from .config import RunConfig
-from .data import DATASETS, load_dataset
-from .models import MODELS, build_model
-
 __version__ = "0.1.0"
 __all__ = ["load", "load_run", "RunConfig", "DATASETS", "load_dataset", "MODELS", "build_model", "__version__"]
+_EXPORTS = {"load": "api", "load_run": "api", "RunConfig": "config", "DATASETS": "data", "load_dataset": "data",
+            "MODELS": "models", "build_model": "models"}
+
+
+def __getattr__(name: str):
+    """``vaelab.load_run`` and the other exports, imported on first use (PEP 562): ``import vaelab.rundir`` (the
+    app's Runs page) does not pay for the evaluators' imports."""
+    import importlib
+    import importlib.util
+
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a subpackage, as before: vaelab.api.load_run
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'vaelab' has no attribute {name!r}")

@@ -478,7 +478,6 @@ def cmd_arithmetic(args) -> None:
         print(f"wrote {save_grid(images, _out(args, 'analogy.png'), nrow)} ({a}, {b}, {c}, then {a} - {b} + {c})")
 
 
-APP_RUNS_ENV = "VAELAB_APP_RUNS"  # the runs directory, handed from `vaelab app` to the app's pages
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
 
@@ -525,15 +524,34 @@ def cmd_export(args) -> None:
 
 
 def cmd_app(args) -> None:
-    """Serve the app on http://HOST:PORT over the run directories in ``--runs`` (replaces this process)."""
+    """Serve the app on http://HOST:PORT over the run directories in ``--runs`` (replaces this process).
+
+    It answers only the Host names of :func:`vaelab.app.access.allowed_hosts` (DNS rebinding); served beyond this
+    machine (a HOST other than loopback) it needs a token, which every visitor's first address carries."""
     try:
         import streamlit  # noqa: F401
     except ImportError:
         raise ConfigError("the app needs Streamlit: pip install 'vaelab[app]'") from None
-    print(f"vaelab app: http://{args.host}:{args.port}  (runs in {Path(args.runs).resolve()})", flush=True)
-    os.environ[APP_RUNS_ENV] = str(Path(args.runs).resolve())
+    from . import access
+
+    token = args.token or os.environ.get(access.TOKEN_ENV, "")
+    if args.host not in access.LOOPBACK and not token:
+        raise ConfigError(f"--host {args.host} serves the app beyond this machine: give it a --token (or set "
+                          f"{access.TOKEN_ENV}); every visitor then opens the address printed here")
+    hosts = access.allowed_hosts(args.host, args.allow_host)
+    shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"vaelab app: http://{shown}:{args.port}/{'?token=' + token if token else ''}  (runs in "
+          f"{Path(args.runs).resolve()}; answers Host {', '.join(hosts)})", flush=True)
+    os.environ[access.RUNS_ENV] = str(Path(args.runs).resolve())
+    os.environ[access.HOSTS_ENV] = ",".join(hosts)
+    os.environ[access.TOKEN_ENV] = token
+    if args.max_jobs:
+        os.environ[access.MAX_JOBS_ENV] = str(args.max_jobs)
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.address",
                               args.host, "--server.port", str(args.port), "--server.headless", "true",
+                              *[a for h in hosts for a in ("--server.allowedHosts", h)],
+                              "--server.enableCORS", "true", "--server.enableXsrfProtection", "true",
+                              "--server.maxUploadSize", str(args.max_upload_mb), "--client.showErrorDetails", "none",
                               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                               "--client.toolbarMode", "viewer"])
 
@@ -762,8 +780,15 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", help="folder for encoder.onnx, decoder.onnx, ... (default: DIR/onnx)")
     a = command("app", cmd_app, "the explorer: a Streamlit app to train, explore and compare runs")
     a.add_argument("--runs", default="runs", help="the folder of run directories (default ./runs)")
-    a.add_argument("--host", default="localhost")
+    a.add_argument("--host", default="127.0.0.1", help="the address to serve on (default 127.0.0.1: this machine "
+                   "only; 0.0.0.0 or another needs --token)")
     a.add_argument("--port", type=int, default=8501)
+    a.add_argument("--token", help="a secret every visitor's address must carry (?token=...); default "
+                   "$VAELAB_APP_TOKEN")
+    a.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer this Host name (repeatable; default: localhost, 127.0.0.1, ::1, the --host)")
+    a.add_argument("--max-jobs", type=count(1), help="jobs (training, ...) running at once (default: half the cores)")
+    a.add_argument("--max-upload-mb", type=count(1), default=16, help="the largest upload, in MB (default 16)")
     return p
 
 

@@ -20,9 +20,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..access import MAX_JOBS_ENV
 from ..durable import pid_alive, write_atomic
 
 _children: dict[Path, subprocess.Popen] = {}  # the jobs this process started, polled so none stays a zombie
+
+
+class JobLimit(RuntimeError):
+    """As many jobs as the app allows are running: a new one waits until one ends."""
 
 
 @dataclass
@@ -50,11 +55,27 @@ def job_file(directory: str | Path, kind: str) -> Path:
     return Path(directory) / "jobs" / f"{kind}.json"
 
 
-def start(directory: str | Path, kind: str, argv: list[str]) -> Job:
-    """Run ``vaelab ARGV`` in the background as job ``kind`` of ``directory``; refuse while one is running."""
+def max_jobs() -> int:
+    """How many jobs may run at once: $VAELAB_APP_MAX_JOBS, else half the cores (at least one)."""
+    value = os.environ.get(MAX_JOBS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else max(1, (os.cpu_count() or 2) // 2)
+
+
+def running(root: str | Path, depth: int = 4) -> list[Job]:
+    """The jobs running in run directories under ``root`` (those the app started, in ``DIR/jobs/``)."""
+    files = (f for level in range(depth) for f in Path(root).glob("*/" * level + "jobs/*.json"))
+    return [job for job in (status(f.parent.parent, f.stem) for f in files) if job.running]
+
+
+def start(directory: str | Path, kind: str, argv: list[str], root: str | Path | None = None) -> Job:
+    """Run ``vaelab ARGV`` in the background as job ``kind`` of ``directory``; refuse while one is running there,
+    and (given the runs directory ``root``) while :func:`max_jobs` jobs are running under it."""
     path = job_file(directory, kind)
     if status(directory, kind).running:
-        raise RuntimeError(f"a {kind} job is already running in {directory}")
+        raise JobLimit(f"a {kind} job is already running in {directory}")
+    if root is not None and len(busy := running(root)) >= (limit := max_jobs()):
+        raise JobLimit(f"{len(busy)} jobs are running, the most this app runs at once ({limit}; "
+                       f"`vaelab app --max-jobs N` changes it): stop one or wait until one ends")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"state": "starting", "argv": argv, "started": time.time()}))
     with open(path.with_suffix(".log"), "w") as log:

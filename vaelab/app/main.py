@@ -3,9 +3,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from vaelab.app.gate import guard
+
 VIEWS = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="vaelab", layout="wide")
+guard()  # an allowed Host, and the token when the app has one
 st.navigation([
     st.Page(VIEWS / "runs.py", title="Runs", default=True),  # at /
     st.Page(VIEWS / "train.py", title="Train", url_path="train"),

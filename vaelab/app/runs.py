@@ -5,10 +5,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import DataFacts
-from ..models import MODELS, Family, run_facts
+from typing import TYPE_CHECKING
+
+from ..lock import in_use
 from ..rundir import RunDir, RunDirError
 from . import jobs
+from .paths import inside
+
+if TYPE_CHECKING:  # the Runs page lists runs without importing the models (a fast first page)
+    from ..data import DataFacts
+    from ..models import Family
 
 
 @dataclass
@@ -27,6 +33,8 @@ class RunInfo:
     @property
     def family(self) -> Family | None:
         """The model's family (None when the config is unreadable or names a model this vaelab lacks)."""
+        from ..models import MODELS
+
         return MODELS.get(self.model).family if self.model in MODELS else None
 
     def can(self, view: str) -> bool:
@@ -35,6 +43,8 @@ class RunInfo:
     @property
     def facts(self) -> DataFacts:
         """The data facts its model was built for."""
+        from ..models import run_facts
+
         return run_facts(self.run)
 
     @property
@@ -48,6 +58,8 @@ class RunInfo:
             return self.job.state
         if self.error:
             return "unreadable"
+        if in_use(self.path) is not None:  # a `vaelab train` outside the app holds the run's lock
+            return "training"
         progress = self.run.read_progress()
         if progress and progress["step"] < progress["total_steps"]:
             return "incomplete"
@@ -71,6 +83,9 @@ def run_info(root: str | Path, path: str | Path) -> RunInfo:
     """What the app knows of one run directory; ``error`` says what is wrong with it, if anything."""
     run = RunDir(path)
     name = str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else str(path)
+    if not inside(root, path):
+        return RunInfo(name, run, "", "", f"{path} leads out of the runs directory {Path(root).resolve()} (a "
+                                          f"symlink?): refused", jobs.Job(jobs.job_file(path, "train"), "none", {}))
     job = jobs.status(path, "train")
     if not run.path.is_dir():
         return RunInfo(name, run, "", "", f"{path} does not exist", job)

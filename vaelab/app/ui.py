@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import io
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,14 +23,12 @@ from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
 from ..train import load_run_data
 from ..viz import curves_figure, grid_image
-from . import RUNS_ENV
+from . import jobs
+from .gate import log, runs_root  # noqa: F401  (the pages call ui.runs_root())
+from .paths import relative
 from .runs import RunInfo, find_runs, run_info
 
-ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError)
-
-
-def runs_root() -> Path:
-    return Path(os.environ.get(RUNS_ENV, "runs")).resolve()
+ERRORS = (RunDirError, CheckpointError, ConfigError, DataError, UnknownName, LockError, jobs.JobLimit)
 
 
 @contextmanager
@@ -44,6 +41,20 @@ def errors_shown(stop: bool = True):
         st.error(str(e))
         if stop:
             st.stop()
+    except Exception as e:  # a bug: one line for the visitor, the traceback in the server's log
+        log.exception("in the app")
+        st.error(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unexpected error'} (details in the "
+                 f"server's log)")
+        if stop:
+            st.stop()
+
+
+def start_job(directory: Path, kind: str, argv: list[str]) -> bool:
+    """:func:`vaelab.app.jobs.start` within the runs directory and the app's job limit; a refusal is a message."""
+    with errors_shown(stop=False):
+        jobs.start(directory, kind, argv, root=runs_root())
+        return True
+    return False
 
 
 def pick_run(view: str, label: str = "run", key: str = "run") -> RunInfo:
@@ -54,9 +65,10 @@ def pick_run(view: str, label: str = "run", key: str = "run") -> RunInfo:
     runs = [r for r in find_runs(root) if r.trained and r.can(view)]
     names = [r.name for r in runs]
     typed = st.sidebar.text_input("or open a run directory", key=f"{key}-path",
-                                  help="any run directory, also outside the runs folder")
+                                  help="a run directory inside the runs folder (relative to it, or absolute)")
     if typed:
-        info = run_info(root, Path(typed).expanduser())
+        with errors_shown():
+            info = run_info(root, relative(root, typed))
         problem = info.error or (None if info.trained else f"{typed} has no checkpoint yet")
         if not problem and not info.can(view):
             problem = f"this page shows models that can {VIEWS[view]}; {typed} holds a {info.model!r} model"
@@ -96,11 +108,17 @@ def _dataset(key: str, _cfg: RunConfig):
     return load_run_data(_cfg, evaluation=True)
 
 
+def dataset(cfg: RunConfig):
+    """The run's dataset as :func:`~vaelab.train.load_run_data` gives it for evaluation, loaded once per data
+    config."""
+    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
+    return _dataset(key, copy.deepcopy(cfg))
+
+
 def split(cfg: RunConfig, name: str = "test") -> Split:
     """A split of the run's dataset, loaded once per data config: ``x`` as the model scores it (binarized as in
     training), ``images`` as the dataset holds it (what pages show beside reconstructions)."""
-    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True) + str(cfg.model.conditional)
-    return _dataset(key, copy.deepcopy(cfg)).split(name)
+    return dataset(cfg).split(name)
 
 
 @st.cache_data(max_entries=32, show_spinner="evaluating")

@@ -24,7 +24,8 @@ def image_tensor(data: bytes, name: str, shape: tuple[int, int, int]) -> torch.T
             pixels = image.convert("RGB" if c == 3 else "L")
     except DataError:
         raise
-    except DECODE_ERRORS as err:
-        raise DataError(f"{name} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, WebP): {err}") from None
+    except DECODE_ERRORS as err:  # its message names the in-memory file (<_io.BytesIO object at 0x...>): not shown
+        raise DataError(f"{name} is not an image file Pillow can read (PNG, JPEG, BMP, GIF, WebP): "
+                        f"{type(err).__name__}") from None
     x = np.asarray(pixels, np.float32).reshape(h, w, c).transpose(2, 0, 1) / 255
     return torch.from_numpy(x)[None]

@@ -94,14 +94,14 @@ def dims_by_kl(evaluation: dict, top: int | None = None) -> list[int]:
 
 @torch.no_grad()
 def latent_map(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, method: str = "pca",
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int = 1000, dims: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """2-D coordinates [N, 2] of the posterior means of ``x``: their first two principal components
-    (``pca``) or their first two latent dimensions (``dims``)."""
+    (``pca``) or the latent dimensions ``dims`` (``dims``; e.g. the two of most KL, :func:`dims_by_kl`)."""
     y = y if model.conditional else None
     z = torch.cat([model.encode(x[i:i + batch_size], None if y is None else y[i:i + batch_size])
                    for i in range(0, len(x), batch_size)])  # [N, D]
     if method == "dims":
-        return z[:, :2]
+        return z[:, list(dims)]
     if method != "pca":
         raise ValueError(f"unknown latent map {method!r}; known: pca, dims")
     z = z - z.mean(0)

@@ -17,6 +17,25 @@ if len(selected) < 2:
     st.info("Choose two or more trained runs.")
     st.stop()
 
+
+
+def scale(r) -> str:
+    """What a run's nats are measured on: its dataset, its binarization and its likelihood."""
+    with ui.errors_shown(stop=False):
+        cfg = r.run.load_config()
+        return f"{cfg.data.name} ({cfg.data.binarize}, {cfg.model.likelihood} likelihood)"
+    return "unreadable"
+
+
+groups: dict[str, list] = {}
+for r in selected:
+    groups.setdefault(scale(r), []).append(r)
+selected = [r for group in groups.values() for r in group]  # the columns grouped by dataset and likelihood
+if len(groups) > 1:
+    st.warning("These runs' numbers are not comparable across groups: nats, bits and image metrics depend on the "
+               "dataset and the likelihood. " + "; ".join(f"**{g}**: {', '.join(r.name for r in rs)}"
+                                                          for g, rs in groups.items()))
+
 missing = [r for r in selected if r.eval() is None]
 if missing:
     st.warning("Not evaluated yet: " + ", ".join(r.name for r in missing))

@@ -15,8 +15,8 @@ if result is None:
     job = jobs.status(info.path, "disentangle")
     if info.dataset in FACTOR_DATASETS and not job.running:
         if st.button("Compute them (quick protocol: 2000 training points)"):
-            jobs.start(info.path, "disentangle", ["disentangle", str(info.path), "--num-train", "2000"])
-            st.rerun()
+            if ui.start_job(info.path, "disentangle", ["disentangle", str(info.path), "--num-train", "2000"]):
+                st.rerun()
 
     @st.fragment(run_every=2.0)
     def metrics_job() -> None:
@@ -32,8 +32,19 @@ if result is None:
     metrics_job()
     st.stop()
 
-rows = [{"metric": name, "score": k, "value": round(v, 4), "seconds": round(r["seconds"], 1)}
+
+
+def undefined(name: str, r: dict) -> str | None:
+    """Why a score of metric ``name`` is undefined (its 0 stands for no number), or None."""
+    if name == "factor_vae" and r.get("num_active_dims") == 0:
+        return "undefined: no latent dimension is active (all have standard deviation below the prune threshold)"
+    return None
+
+
+rows = [{"metric": name, "score": k, "value": "—" if why else f"{v:.4f}", "note": why or "",
+         "seconds": round(r["seconds"], 1)}
         for name, r in result.items() if isinstance(r, dict) and "protocol" in r
+        for why in [undefined(name, r)]
         for k, v in r.items() if isinstance(v, float) and k != "seconds"]
 st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
 st.dataframe(rows, hide_index=True)

@@ -22,9 +22,10 @@ if test is None:
 VIEWS = ["samples", "reconstructions", "traversal", "interpolation", "latent space"]
 if model.conditional:
     VIEWS.append("by class")
-wanted = st.query_params.get("view")
-view = st.radio("view", VIEWS, index=VIEWS.index(wanted) if wanted in VIEWS else 0, horizontal=True,
-                label_visibility="collapsed")
+if st.session_state.get("explore-view") not in VIEWS:  # the address's ?view= only opens the page: the radio
+    wanted = st.query_params.get("view")                # keeps its own state after that (no second click lost)
+    st.session_state["explore-view"] = wanted if wanted in VIEWS else VIEWS[0]
+view = st.radio("view", VIEWS, key="explore-view", horizontal=True, label_visibility="collapsed")
 st.query_params["view"] = view
 seed = st.sidebar.number_input("random seed", 0, 2**31 - 1, 0, help="samples and PixelCNN decoding")
 torch.manual_seed(seed)
@@ -110,16 +111,18 @@ elif view == "interpolation" and test is not None:
 elif view == "latent space" and test is not None:
     a, b = st.columns(2)
     n = a.select_slider("test images", [500, 1000, 2000, 5000], 2000)
-    method = b.radio("axes", ["PCA", "first two dimensions"], horizontal=True)
+    method = b.radio("axes", ["PCA", "the two dimensions of most KL"], horizontal=True)
     part = test.take(torch.arange(min(n, len(test))))
     if model.latent_dim < 2:
         st.info("a one-dimensional latent space has no 2-D view")
         st.stop()
-    xy = latent_map(model, part.x, part.y, "pca" if method == "PCA" else "dims").numpy()
-    points = {"axis 1": xy[:, 0], "axis 2": xy[:, 1]}
+    top = tuple(dims_by_kl(ui.evaluation(info), 2))  # never a dead dimension while live ones exist
+    xy = latent_map(model, part.x, part.y, "pca" if method == "PCA" else "dims", dims=top).numpy()
+    axes = ("PC 1", "PC 2") if method == "PCA" else tuple(f"z{d}" for d in top)
+    points = {axes[0]: xy[:, 0], axes[1]: xy[:, 1]}
     if part.y is not None:
         points["label"] = [str(int(v)) for v in part.y]
-    st.scatter_chart(points, x="axis 1", y="axis 2", color="label" if part.y is not None else None)
+    st.scatter_chart(points, x=axes[0], y=axes[1], color="label" if part.y is not None else None)
     st.caption("posterior means of test images" + (", coloured by label" if part.y is not None else ""))
 
 elif view == "by class":

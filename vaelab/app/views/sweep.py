@@ -1,11 +1,11 @@
 """Sweep: the table of a ``vaelab sweep`` (a row per run), its rate-distortion plot and metrics against the swept
 keys, posterior collapse per run, and one run picked to look at (its curves, KL per dimension, samples)."""
-from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
 
 from vaelab.app import ui
+from vaelab.app.paths import relative
 from vaelab.app.runs import run_info
 from vaelab.measures import MEASURES
 from vaelab.studies import read_spec, sweep_figures, sweep_table
@@ -16,9 +16,10 @@ st.title("Sweep")
 root = ui.runs_root()
 found = sorted(p.parent for p in [root / SPEC_FILE, *root.glob(f"*/{SPEC_FILE}"), *root.glob(f"*/*/{SPEC_FILE}")]
                if p.exists())
-typed = st.sidebar.text_input("or open a sweep folder", help="the --out of `vaelab sweep`")
+typed = st.sidebar.text_input("or open a sweep folder", help="the --out of `vaelab sweep`, inside the runs folder")
 if typed:
-    out = Path(typed).expanduser()
+    with ui.errors_shown():
+        out = relative(root, typed)
 elif found:
     names = [str(p.relative_to(root)) for p in found]
     wanted = st.query_params.get("sweep")
@@ -69,7 +70,4 @@ with ui.errors_shown():
 if model.family.can("samples") and not model.family.can("code-prior"):
     images, nrow = samples(model, 32)
     ui.show_images(images.detach(), nrow, caption="samples")
-try:
-    st.markdown(f"Open it on [Explore](explore?run={quote(str((out / run_name).resolve().relative_to(root)))}).")
-except ValueError:
-    st.markdown(f"Explore it with `vaelab app --runs {out / 'runs'}`.")
+st.markdown(f"Open it on [Explore](explore?run={quote(str((out / run_name).resolve().relative_to(root)))}).")

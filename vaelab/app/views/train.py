@@ -5,11 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from vaelab.app import jobs, ui
+from vaelab.app.paths import PathError, confine
 from vaelab.app.runs import find_runs
 from vaelab.cli import parser, train_config
 from vaelab.config import ConfigError
 from vaelab.data import DATASETS
-from vaelab.models import MODELS
+from vaelab.models import MODELS, build_model
 from vaelab.registry import Registry
 
 st.title("Train")
@@ -50,21 +51,31 @@ auto = next(n for n in (f"{model}-{dataset}-{i}" for i in range(1, 10**6)) if no
 name = st.text_input("run name", placeholder=auto, key="run-name",
                      help=f"the run directory: {root}/NAME (empty: the name shown)") or auto
 
-if st.button("Start training", type="primary"):
-    out = root / name
+def start_training() -> None:
+    """Check the name, the settings and that the architecture fits the dataset, then start ``vaelab train``;
+    what is wrong is raised as one line, before any process starts."""
+    out = confine(root, name)  # no '.', '..', absolute path or symlink out of the runs directory
+    if data_dir and not Path(data_dir).expanduser().is_dir():  # the app creates no folder outside the runs
+        raise PathError(f"the data directory {data_dir} does not exist: give a folder that holds the files")
     argv = ["train", "--model", model, "--dataset", dataset, "--epochs", str(epochs), "--out", str(out),
             *(["--data-dir", data_dir] if data_dir else []),
             *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")],
             *[a for line in extra.splitlines() if line.strip() for a in ("--set", line.strip())]]
-    with ui.errors_shown():
-        train_config(parser().parse_args(argv))  # a bad setting is reported here, before any process starts
-        if not name.strip() or ".." in Path(name).parts or Path(name).is_absolute():
-            raise ConfigError(f"{name!r} is not a usable run name: a folder name inside {root}")
-        if (out / "config.yaml").exists() or jobs.status(out, "train").running:
-            raise ConfigError(f"{out} already holds a run: choose another name")
-    jobs.start(out, "train", argv)
+    cfg = train_config(parser().parse_args(argv))  # a bad setting is reported here
+    try:
+        build_model(cfg, ui.dataset(cfg).facts)  # the architecture against the dataset's images
+    except ValueError as e:
+        raise ConfigError(f"{e}: choose an architecture for {dataset}'s images") from None
+    if (out / "config.yaml").exists() or jobs.status(out, "train").running:
+        raise ConfigError(f"{out} already holds a run: choose another name")
+    jobs.start(out, "train", argv, root=root)
     st.query_params["run"] = name
     st.success(f"started training {name}")
+
+
+if st.button("Start training", type="primary"):
+    with ui.errors_shown(stop=False):  # a refusal leaves the jobs below in view
+        start_training()
 
 
 def job_panel(r) -> None:
@@ -84,8 +95,8 @@ def job_panel(r) -> None:
             jobs.stop(r.path, "train")
     elif r.job.state in ("stopped", "failed") and r.run.last.exists():
         if b.button("Resume", key=f"resume-{r.name}", help="continues from the last checkpoint"):
-            jobs.start(r.path, "train", ["train", "--resume", str(r.path)])
-            st.rerun()
+            if ui.start_job(r.path, "train", ["train", "--resume", str(r.path)]):
+                st.rerun()
     if r.job.state == "failed":
         st.error("training failed:")
         st.code(r.job.log_tail(), language=None)
