@@ -27,7 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
          "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement",
          "arithmetic?run=vae": "Latent arithmetic",
-         "sweep": "Sweep"}
+         "sweep": "Sweep", "anomaly?run=vae": "Anomaly detection", "imputation?run=vae": "Imputation"}
 
 
 def free_port() -> int:
