@@ -39,7 +39,7 @@ def cached_files(tmp_path: Path) -> list[Path]:
 
 
 def test_eight_bit_splits_are_uint8_and_convert_exactly_as_float32_did():
-    data = load_dataset("mnist")
+    data = load_dataset("fashion-mnist")
     split = data.test
     assert split.eight_bit and split.pixels.dtype == torch.uint8
     rows = torch.tensor([5, 0, 17])
@@ -99,15 +99,15 @@ def test_device_auto_is_cuda_when_present_else_cpu():
 
 
 def vae_cfg(*more: str) -> RunConfig:
-    return RunConfig().set(["data.name=mnist", "data.limit=512", "model.hidden=[64]", "model.latent_dim=4",
+    return RunConfig().set(["data.name=fashion-mnist", "data.limit=512", "model.hidden=[64]", "model.latent_dim=4",
                             "train.batch_size=64", "train.progress=false", "train.device=cpu", *more])
 
 
 def test_bf16_keeps_the_likelihood_and_kl_sums_in_float32():
     torch.manual_seed(0)
     cfg = vae_cfg()
-    data = load_dataset("mnist").test
-    model = build_model(cfg, load_dataset("mnist").facts)
+    data = load_dataset("fashion-mnist").test
+    model = build_model(cfg, load_dataset("fashion-mnist").facts)
     x = (data.batch(torch.arange(32)) > 0.5).float()
     seen = {}
     model.decoder.register_forward_hook(lambda m, i, out: seen.update(out=out))

@@ -282,7 +282,8 @@ def test_an_autoencoder_has_no_likelihood_to_estimate(tmp_path, capsys):
                  "--set", "train.progress=false", "--out", run]) == 0
     assert main(["eval", run]) == 0
     result = json.loads((tmp_path / "wae" / "eval.json").read_text())
-    assert set(result["metrics"]) == {"loss", "sse", "mse", "psnr", "ssim", "mmd", "active_units"}
+    assert set(result["metrics"]) == {"loss", "sse", "mse", "psnr", "ssim", "mmd", "active_units", "nmi", "ari",
+                                     "probe_accuracy"}  # labelled data: clustering and a probe of the codes
     assert "nelbo" not in result and "nll" not in result
     for view in ("sample", "reconstruct", "interpolate", "traverse"):
         assert main([view, run]) == 0, view

@@ -754,6 +754,8 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--objective", default="nelbo", help="the eval.json figure a search optimizes (default nelbo)")
     sw.add_argument("--k", type=int, default=None, help=argparse.SUPPRESS)
     sw.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): labelled training examples")
+    sw.add_argument("--track", choices=list(TRACKERS), help="each run's tracker: tensorboard | mlflow | none")
+    sw.add_argument("--track-uri", metavar="URI", help="MLflow's store or server for every run")
     sw.add_argument("--seed", type=int, help="the first seed (train.seed)")
     sw.add_argument("--device", help="cpu | cuda | cuda:N")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",

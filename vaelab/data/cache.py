@@ -66,7 +66,8 @@ def _decode(path: Path, paths: Sequence[Path], opt: ImageOptions, progress: bool
     with replacing(path) as tmp:
         out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(paths), opt.channels, opt.size, opt.size))
         for i, image in enumerate(tqdm(paths, unit="image", desc=f"decoding into {path.name}",
-                                       disable=not progress, mininterval=1.0)):
+                                       disable=None if progress else True, mininterval=1.0)):  # None: a
+            # terminal only (a bad image's error stays the one line a pipe or log receives)
             out[i] = decode(image, opt)
             if (i + 1) % 8192 == 0:
                 _release(out)  # written pages too: decoding keeps no more than a window resident
