@@ -35,8 +35,8 @@ def test_there_are_notebooks_and_they_are_stored_without_outputs():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
-    """Every cell runs without an error (nbclient raises CellExecutionError with the cell's traceback), and the
-    runs it trained were evaluated: each holds an eval.json of finite numbers."""
+    """Every cell runs without an error (nbclient raises CellExecutionError with the cell's traceback), the runs it
+    trained hold their best checkpoint, what it evaluated holds finite numbers, and it drew pictures."""
     skip_without(NEEDS.get(path.stem, []))
     monkeypatch.setenv("VAELAB_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("VAELAB_NOTEBOOK_RUNS", str(tmp_path / "runs"))
@@ -44,9 +44,9 @@ def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    evals = list((tmp_path / "runs").glob("*/eval.json"))
-    assert evals, "the notebook evaluated no run"
-    for e in evals:
+    runs = [c.parent for c in (tmp_path / "runs").rglob("config.yaml")]
+    assert runs and all((r / "checkpoints" / "best.safetensors").is_file() for r in runs), "the notebook trained no run"
+    for e in (tmp_path / "runs").rglob("eval.json"):
         result = json.loads(e.read_text())
         assert all(v == v for v in result.values() if isinstance(v, float)), e  # no NaN
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import warnings
 
 import pytest
@@ -191,7 +192,10 @@ def test_collapse_warning_fires_on_a_collapsed_model_and_not_on_a_healthy_one(ti
     assert sum(kl) == pytest.approx(records[-1]["val/kl"], rel=1e-5)  # the dimensions' KL add up to the KL
 
 
-def test_optuna_search_in_two_worker_processes(tmp_path):
+def test_optuna_search_in_two_worker_processes(tmp_path, monkeypatch):
+    # spawned workers re-run __main__'s file first; an app test (streamlit's AppTest) run earlier in this process
+    # leaves a page script there, which would run in them: a bare __main__, as under the `vaelab` command
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     out = tmp_path / "lr"
     assert main(["sweep", *TINY, "--steps", "5", "--search", "optuna", "--trials", "3", "--objective", "recon",
                  "--range", "train.lr=1e-4:1e-2:log", "--jobs", "2", "--out", str(out)]) == 0
