@@ -13,20 +13,15 @@ K=${K:-50}
 ONE_CLASS_STEPS=${ONE_CLASS_STEPS:-500}
 ONE_CLASS_N=${ONE_CLASS_N:-500}
 ONE_CLASS_K=${ONE_CLASS_K:-10}
-train() {  # train DIR STEPS ARGS...: a new run, or the run in DIR continued to STEPS (or found complete)
-    local dir=$1 steps=$2; shift 2
-    if [ -f "$dir/config.yaml" ]; then vaelab train --resume "$dir" --steps "$steps"; else
-        vaelab train --out "$dir" --steps "$steps" --set train.progress=false "$@"; fi
-}
 
 # Fashion-MNIST -> MNIST: the default VAE (discretized logistic), and a background model on perturbed inputs
-train "$OUT/fashion" "$STEPS" --model vae --dataset fashion-mnist
-train "$OUT/fashion-background" "$BG_STEPS" --model vae --dataset fashion-mnist --set data.perturb=0.2
+train_steps "$OUT/fashion" "$STEPS" --model vae --dataset fashion-mnist
+train_steps "$OUT/fashion-background" "$BG_STEPS" --model vae --dataset fashion-mnist --set data.perturb=0.2
 vaelab anomaly "$OUT/fashion" --anomalous mnist --background "$OUT/fashion-background" --n "$N" --k "$K" \
     --regret-steps 50
 
 # One-class MNIST (Bernoulli VAE on dynamically binarized digits): digit d normal, the nine others anomalous
 for d in 0 1 2 3 4 5 6 7 8 9; do
-    train "$OUT/mnist-$d" "$ONE_CLASS_STEPS" --model vae --dataset mnist --set "data.classes=[$d]"
+    train_steps "$OUT/mnist-$d" "$ONE_CLASS_STEPS" --model vae --dataset mnist --set "data.classes=[$d]"
     vaelab anomaly "$OUT/mnist-$d" --n "$ONE_CLASS_N" --k "$ONE_CLASS_K"
 done

@@ -9,15 +9,10 @@ source "$(dirname "$0")/setup.sh"
 OUT=${OUT:-runs/impute}
 STEPS=${STEPS:-300}
 N=${N:-300}
-train() {  # train DIR STEPS ARGS...: a new run, or the run in DIR continued to STEPS (or found complete)
-    local dir=$1 steps=$2; shift 2
-    if [ -f "$dir/config.yaml" ]; then vaelab train --resume "$dir" --steps "$steps"; else
-        vaelab train --out "$dir" --steps "$steps" --set train.progress=false "$@"; fi
-}
 
-train "$OUT/vae" "$STEPS" --model vae --dataset mnist
-train "$OUT/miwae" "$STEPS" --model vae --dataset mnist --objective miwae --k 5 --set objective.miwae.rate=0.5
-train "$OUT/ae" "$STEPS" --model wae-mmd --dataset mnist --set objective.wae.lam=0
+train_steps "$OUT/vae" "$STEPS" --model vae --dataset mnist
+train_steps "$OUT/miwae" "$STEPS" --model vae --dataset mnist --objective miwae --k 5 --set objective.miwae.rate=0.5
+train_steps "$OUT/ae" "$STEPS" --model wae-mmd --dataset mnist --set objective.wae.lam=0
 for run in vae miwae; do
     for method in pseudo-gibbs mwg importance; do
         vaelab impute "$OUT/$run" --mask random:0.5 --method "$method" --n "$N" --baseline "$OUT/ae"

@@ -27,3 +27,11 @@ if [ -z "${VAELAB_DATA:-}" ] && [ -d ../shared/data ]; then
     export VAELAB_DATA="$(cd ../shared/data && pwd)"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+
+# train_steps DIR STEPS ARGS...: a new run in DIR, or the run there continued to STEPS (or found complete); for the
+# study scripts (anomaly.sh, impute.sh)
+train_steps() {
+    local dir=$1 steps=$2; shift 2
+    if [ -f "$dir/config.yaml" ]; then vaelab train --resume "$dir" --steps "$steps"; else
+        vaelab train --out "$dir" --steps "$steps" --set train.progress=false "$@"; fi
+}
