@@ -80,9 +80,9 @@ def train_config(args) -> RunConfig:
             flags["train"][key] = getattr(args, key)
     if args.track_uri is not None:
         flags["train"]["tracking_uri"] = args.track_uri
-    if args.objective is not None:
+    if getattr(args, "objective", None) is not None:  # train's flags (a sweep sets objective.* with --set)
         flags["objective"] = {"name": args.objective}
-    if args.k is not None:
+    if getattr(args, "k", None) is not None:
         flags.setdefault("objective", {})["k"] = args.k
     if args.labels is not None:
         flags["data"]["labels"] = args.labels
@@ -486,8 +486,7 @@ def cmd_sweep(args) -> None:
     OUT/runs; the table and figures in OUT (:mod:`vaelab.studies`)."""
     from .studies import SweepSpec, parse_space, run_sweep
 
-    training = argparse.Namespace(**{**vars(args), "objective": None})  # --objective is the sweep's figure here; the
-    cfg = train_config(training).set(["train.progress=false"]).check()  # training objective: --set objective.name=
+    cfg = train_config(args).set(["train.progress=false"]).check()
     space = parse_space(args.grid, args.range, cfg)
     if not space.keys:
         raise ConfigError("sweep needs at least one --grid KEY=V1,V2,... or --range KEY=LOW:HIGH[:log]")
@@ -501,7 +500,7 @@ def cmd_sweep(args) -> None:
             raise ConfigError(f"--disentangle needs a factor dataset ({', '.join(FACTOR_DATASETS)}), not "
                               f"{cfg.data.name}")
     disentangle = {"num_train": args.disentangle_train, "metrics": ["mig", "dci"]} if args.disentangle else None
-    spec = SweepSpec(cfg.to_dict(), space.to_dict(), args.search, args.trials, args.objective, args.seeds, args.split,
+    spec = SweepSpec(cfg.to_dict(), space.to_dict(), args.search, args.trials, args.target, args.seeds, args.split,
                      disentangle)
     report = run_sweep(spec, args.out, args.storage, args.jobs)
     rows = report["rows"]
@@ -514,7 +513,7 @@ def cmd_sweep(args) -> None:
     if collapsed:
         print(f"posterior collapse in {len(collapsed)} run(s): {', '.join(collapsed)}")
     if report["best"]:
-        print(f"best ({args.objective} on the {args.split} split): {report['best']}")
+        print(f"best ({args.target} on the {args.split} split): {report['best']}")
     print(f"wrote {Path(args.out) / 'sweep.csv'}, sweep.json, {', '.join(Path(f).name for f in report['figures'])}")
 
 
@@ -608,28 +607,34 @@ def parser() -> argparse.ArgumentParser:
 
     command("list", cmd_list, "models and datasets")
 
+    def config_flags(c: argparse.ArgumentParser, budget: str = "") -> None:
+        """The flags that build a run's config (:func:`train_config`), the same for `vaelab train` and every run
+        of `vaelab sweep`."""
+        c.add_argument("--model", help="a name from `vaelab list` (default: the --config file's model.name, else vae)")
+        c.add_argument("--dataset", help="a name from `vaelab list` (default fashion-mnist)")
+        c.add_argument("--data-dir", help="the folder that holds the dataset's files (only it is searched)")
+        steps = c.add_mutually_exclusive_group()
+        steps.add_argument("--epochs", type=count(1), help=budget or None)
+        steps.add_argument("--steps", type=count(1), help=budget or None)
+        c.add_argument("--config", help="a YAML file with sections data, model, kl, train")
+        c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
+        c.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): keep the labels of N training "
+                       "examples, balanced across classes (data.labels)")
+        c.add_argument("--seed", type=int, help="train.seed")
+        c.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+        c.add_argument("--track", choices=list(TRACKERS), help="tensorboard (default: when installed) | mlflow | none")
+        c.add_argument("--track-uri", metavar="URI", help="MLflow's store or server (default: $MLFLOW_TRACKING_URI, "
+                       "else mlflow.db beside the run directory)")
+
     t = command("train", cmd_train, "train a model (or --resume a run)")
-    t.add_argument("--model", help="a name from `vaelab list` (default: the --config file's model.name, else vae)")
-    t.add_argument("--dataset", help="a name from `vaelab list` (default fashion-mnist)")
-    t.add_argument("--data-dir", help="the folder that holds the dataset's files (only it is searched)")
-    steps = t.add_mutually_exclusive_group()
-    steps.add_argument("--epochs", type=count(1))
-    steps.add_argument("--steps", type=count(1))
+    config_flags(t)
     t.add_argument("--out", help="run directory to create")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
-    t.add_argument("--config", help="a YAML file with sections data, model, kl, train")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. kl.beta=4 (repeatable)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint (--device may "
+                   "change)")
     t.add_argument("--objective", help=f"{' | '.join(OBJECTIVES)} (default: the model's; `vaelab list` says which "
                    "trains which model)")
     t.add_argument("--k", type=count(1), help="samples of z per example for the objective (default 1)")
-    t.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): keep the labels of N training "
-                   "examples, balanced across classes (data.labels)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto | cpu | cuda | cuda:N (may change on --resume)")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out: nothing of it stays")
-    t.add_argument("--track", choices=list(TRACKERS), help="tensorboard (default: when installed) | mlflow | none")
-    t.add_argument("--track-uri", metavar="URI", help="MLflow's store or server (default: $MLFLOW_TRACKING_URI, else "
-                   "mlflow.db beside the run directory)")
 
     def run_command(name: str, fn, help: str, split: bool = True) -> argparse.ArgumentParser:
         c = command(name, fn, help)
@@ -743,21 +748,10 @@ def parser() -> argparse.ArgumentParser:
                     "wae-mmd with --set objective.wae.lam=0)")
     sw = command("sweep", cmd_sweep, "a study: a grid or an Optuna search over config keys, one run directory per "
                  "trial and seed, with its table and rate-distortion figures")
-    sw.add_argument("--model", help="a name from `vaelab list` (default vae)")
-    sw.add_argument("--dataset", help="a name from `vaelab list`")
-    sw.add_argument("--data-dir")
-    budget = sw.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=count(1), help="per run")
-    budget.add_argument("--steps", type=count(1), help="per run")
-    sw.add_argument("--config", help="a YAML file with sections data, model, kl, train: the base of every trial")
-    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="the base of every trial")
-    sw.add_argument("--objective", default="nelbo", help="the eval.json figure a search optimizes (default nelbo)")
-    sw.add_argument("--k", type=int, default=None, help=argparse.SUPPRESS)
-    sw.add_argument("--labels", type=count(1), help="semi-supervised (--model m2): labelled training examples")
-    sw.add_argument("--track", choices=list(TRACKERS), help="each run's tracker: tensorboard | mlflow | none")
-    sw.add_argument("--track-uri", metavar="URI", help="MLflow's store or server for every run")
-    sw.add_argument("--seed", type=int, help="the first seed (train.seed)")
-    sw.add_argument("--device", help="cpu | cuda | cuda:N")
+    config_flags(sw, budget="per run")
+    sw.add_argument("--objective", dest="target", default="nelbo", metavar="METRIC",
+                    help="the eval.json figure a search optimizes (default nelbo); the training objective is "
+                    "--set objective.name=NAME")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                     help="values of a config key (repeatable: every combination runs)")
     sw.add_argument("--range", action="append", default=[], metavar="KEY=LOW:HIGH[:log]",
