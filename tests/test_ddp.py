@@ -61,6 +61,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # three torchrun launches; the two-rank test above checks the same equality on one node
 def test_two_nodes_by_c10d_rendezvous_match_one_process(tmp_path):
     """Two torchrun "nodes" on localhost (--nnodes 2, one process each, c10d rendezvous), as on two machines."""
     single = subprocess.run([sys.executable, "-m", "vaelab.cli", *ARGS, "--out", str(tmp_path / "one")],

@@ -12,6 +12,7 @@ nbclient = pytest.importorskip("nbclient")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 NEEDS = {"04_anomaly_detection": ["mnist"]}  # datasets beyond Fashion-MNIST (Debian's package) that a notebook reads
+SLOW = {"03_vqvae_code_prior"}  # trains a VQ-VAE and its PixelCNN prior: half a minute on 2 cores, so `-m slow`
 
 
 def skip_without(names: list[str]) -> None:
@@ -33,7 +34,8 @@ def test_there_are_notebooks_and_they_are_stored_without_outputs():
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} holds outputs"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.stem in SLOW else [])
+                                  for p in NOTEBOOKS])
 def test_notebook_runs_end_to_end(path, tmp_path, monkeypatch):
     """Every cell runs without an error (nbclient raises CellExecutionError with the cell's traceback), the runs it
     trained hold their best checkpoint, what it evaluated holds finite numbers, and it drew pictures."""

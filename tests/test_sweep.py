@@ -112,6 +112,7 @@ def weights(path):
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
+@pytest.mark.slow  # two sweeps of two trials each, one killed: half a minute on 2 cores
 def test_killed_sweep_continues_to_the_same_results(tmp_path):
     ref = subprocess.run(sweep_cmd(tmp_path / "ref"), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
