@@ -176,8 +176,8 @@ if collapsed:
 first = [r for r in rows if r["seed"] == rows[0]["seed"]]  # one run per β in the pictures
 a, b, c = st.columns(3)
 index = a.number_input("test image", 0, 9999, 0)
-per_run = b.slider("dimensions per β (most KL first)", 1, int(spec.base().model.latent_dim),
-                   min(3, int(spec.base().model.latent_dim)))
+latent_dim = int(spec.base().model.latent_dim)
+per_run = b.slider("dimensions per β (most KL first)", 1, latent_dim, min(3, latent_dim)) if latent_dim > 1 else 1
 count = c.select_slider("values per dimension", [5, 7, 9, 11], 7)
 blocks, row_labels, breaks = [], [], []
 with ui.errors_shown():
@@ -196,8 +196,9 @@ with ui.errors_shown():
         row_labels += [f"β={r[BETA]:g}  z{d}" + (f" (KL {kl[d]:.2f})" if kl else "") for d in dims]
 values = [f"{v:+.1f}" for v in torch.linspace(-3, 3, count).tolist()]
 st.pyplot(labelled_grid_figure(torch.cat(blocks), row_labels, ["image", *values], breaks=breaks,
-                               title=f"test image {index}: each row sets one latent dimension to the column's value "
-                                     f"(prior standard deviations), the others at the image's posterior mean"))
+                               title=f"traversals of test image {index}"))
+st.caption("each row sets one latent dimension (each β's dimensions of most KL) to the column's value, in prior "
+           "standard deviations, the others at the image's posterior mean; the first column is the image")
 
 left, right = st.columns(2)
 points = {f"β = {r[BETA]:g}" + (f" seed {r['seed']}" if spec.seeds > 1 else ""): (r["kl"], r["recon"]) for r in rows
