@@ -589,6 +589,22 @@ def test_beta_study_page_shows_each_run_and_their_traversals_in_one_labelled_gri
     assert not list((runs / "betas" / "runs").glob("plain-vae*"))
 
 
+def test_beta_study_page_shows_each_runs_progress(runs, tmp_path, monkeypatch):
+    study = tmp_path / "betas"
+    shutil.copytree(runs / "betas", study)
+    spec = json.loads((study / "sweep.spec.json").read_text())
+    spec["space"]["grid"]["kl.beta"] += [16, 32]  # two runs more: one training, one waiting for its turn
+    (study / "sweep.spec.json").write_text(json.dumps(spec))
+    (study / "runs" / "kl.beta=16_seed=0").mkdir()
+    (study / "runs" / "kl.beta=16_seed=0" / "progress.json").write_text(json.dumps(
+        {"step": 3, "total_steps": 10, "seconds": 1.0}))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("beta")
+    assert [p.proto.text for p in at.get("progress")] == ["β = 1: trained and evaluated", "β = 8: trained and evaluated",
+                                                          "β = 16: training, step 3 of 10", "β = 32: waiting"]
+    assert list(at.dataframe[0].value["β"]) == [1, 8]  # the finished ones, side by side already
+
+
 def test_beta_study_page_starts_a_sweep_over_beta_as_a_job(tmp_path, monkeypatch):
     monkeypatch.setenv(RUNS_ENV, str(tmp_path))
     at = open_page("beta")
