@@ -6,6 +6,7 @@ import torch
 
 from vaelab.api import evaluate_run
 from vaelab.app import ui
+from vaelab.app.paths import inside
 from vaelab.app.runs import find_runs, run_info
 from vaelab.measures import MEASURES, SAMPLE_QUALITY
 from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
@@ -16,7 +17,7 @@ root = ui.runs_root()
 runs = [r for r in find_runs(root) if r.trained]
 names = [r.name for r in runs]
 wanted = st.query_params.get_all("runs")
-pending = [n for n in wanted if n not in names and (root / n).is_dir()]
+pending = [n for n in wanted if n not in names and inside(root, root / n) and (root / n).is_dir()]
 
 
 @st.fragment(run_every=2.0)
