@@ -215,5 +215,7 @@ elif spec.base().data.name not in FACTOR_DATASETS:
 st.subheader("Each run")
 for column, r in zip(st.columns(len(first)), first):
     with column:
-        st.markdown(f"**β = {r[BETA]:g}**: [Explore](explore?run={quote(str((out / r['run']).relative_to(root)))})")
+        address = quote(str((out / r["run"]).relative_to(root)))
+        st.markdown(f"**β = {r[BETA]:g}**: [Explore](explore?run={address})" + (
+            f", [Disentanglement](disentanglement?run={address}) (latent x factor information)" if scores else ""))
         ui.compare_with_plain_vae(run_info(root, out / r["run"]), key=f"plain-{r['run']}")
