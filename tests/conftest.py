@@ -69,7 +69,8 @@ def server(tmp_path):
 @pytest.fixture(scope="session")
 def app_runs(tmp_path_factory):
     """A runs directory for the app's tests, made with the CLI: a VAE and a beta-VAE (both evaluated), a CVAE and
-    a VQ-VAE on the 8x8 digits, and a beta-VAE on procedural dSprites with its MIG and SAP computed."""
+    a VQ-VAE on the 8x8 digits, a beta-VAE on procedural dSprites with its MIG and SAP computed, and a β study
+    (``betas``: a sweep of beta-VAEs on the digits with β = 1 and 8)."""
     from vaelab.cli import main
 
     root = tmp_path_factory.mktemp("runs")
@@ -88,4 +89,6 @@ def app_runs(tmp_path_factory):
                  "--out", str(root / "sprites")]) == 0
     assert main(["disentangle", str(root / "sprites"), "--num-train", "100", "--num-test", "50",
                  "--metrics", "mig", "sap"]) == 0
+    assert main(["sweep", "--model", "beta-vae", "--dataset", "digits", "--steps", "10", *small,
+                 "--grid", "kl.beta=1,8", "--out", str(root / "betas")]) == 0
     return root

@@ -320,7 +320,7 @@ def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
     kl = json.loads((runs / "beta4" / "eval.json").read_text())["kl"]
     assert rows["KL (nats)"]["beta4"] == f"{kl:.4g}"
     captions = [c for image in at.image for c in image.captions]
-    assert len(captions) == 3 and captions[1].startswith("vae: dims") and captions[2].startswith("beta4: dims")
+    assert len(captions) == 4 and captions[2].startswith("vae: dims") and captions[3].startswith("beta4: dims")
 
 
 def test_compare_page_groups_runs_by_dataset_and_likelihood_and_warns(runs):
@@ -356,6 +356,90 @@ def test_compare_page_shows_sample_quality_with_arrows_explanations_and_the_feat
         assert all(MEASURES[k].help in caption for k in ("fid", "kid", "precision", "recall", "density", "coverage"))
     finally:
         path.write_text(before)
+
+
+def legend_names(fig) -> list[list[str]]:
+    return [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes if ax.get_legend()]
+
+
+def test_compare_page_overlays_the_runs_curves_and_names_the_points_in_a_legend(runs, monkeypatch):
+    import vaelab.viz
+    import vaelab.viz.plots
+
+    figures = {}
+    for module, name in ((vaelab.viz, "rate_distortion_figure"), (vaelab.viz.plots, "runs_curves_figure")):
+        draw = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _draw=draw, _name=name, **k: figures.setdefault(
+            _name, []).append(_draw(*a, **k)) or figures[_name][-1])
+    at = open_page("compare")
+    widget(at.multiselect, "runs").set_value(["vae", "beta4"]).run()
+    assert not at.exception
+    (curves,) = figures["runs_curves_figure"][-1:]  # one figure for both runs: a panel per quantity, a line per run
+    assert [ax.get_title() for ax in curves.axes] == ["training loss ↓", "reconstruction (nats) ↓", "KL (nats)"]
+    assert legend_names(curves) == [["vae", "beta4"]] * 3
+    for ax in curves.axes:
+        assert {line.get_color() for line in ax.get_lines() if line.get_label() == "vae"} != \
+            {line.get_color() for line in ax.get_lines() if line.get_label() == "beta4"}
+    points = figures["rate_distortion_figure"][-1]
+    assert legend_names(points) == [["vae", "beta4"]]  # named in the legend, so no two names can overprint
+    assert not [t for t in points.axes[0].texts if t.get_text() in ("vae", "beta4")]
+    assert any("every chosen run on one plot" in c.value for c in at.caption)
+
+
+def test_compare_opens_with_the_runs_of_its_address_and_shows_one_still_training(runs, tmp_path, monkeypatch):
+    at = open_page("compare", runs=["beta4", "vae"])
+    assert widget(at.multiselect, "runs").value == ["beta4", "vae"]
+    for name in ("vae", "beta4"):
+        shutil.copytree(runs / name, tmp_path / name)
+    (tmp_path / "new" / "jobs").mkdir(parents=True)  # a run that a job of this process is training
+    (tmp_path / "new" / "jobs" / "train.json").write_text(json.dumps({"state": "running", "pid": os.getpid()}))
+    (tmp_path / "new" / "progress.json").write_text(json.dumps({"step": 3, "total_steps": 100, "seconds": 1.0}))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("compare", runs=["beta4", "new"])
+    assert any("new: running, step 3 of 100; it joins the comparison" in p.proto.text for p in at.get("progress"))
+    assert widget(at.multiselect, "runs").value == ["beta4"] and at.query_params["runs"] == ["beta4", "new"]
+
+
+def test_compare_with_plain_vae_finds_the_vae_of_a_beta_vae_or_starts_one(runs, tmp_path, monkeypatch):
+    """One click on a beta-VAE run's Explore page: Compare opens with it and the run of the same config with
+    beta = 1 and model vae, found among the runs, else started as a training job beside it."""
+    from vaelab.app.plain import plain_config
+    from vaelab.cli import parser, train_config
+    from vaelab.rundir import RunDir
+
+    for name in ("vae", "beta4"):
+        shutil.copytree(runs / name, tmp_path / name)
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+
+    def click() -> AppTest:
+        at = AppTest.from_file(VIEWS.replace("views/", "main.py"), default_timeout=180)
+        at.switch_page("views/explore.py")
+        at.query_params["run"] = "beta4"
+        at.run()
+        widget(at.button, "Compare with plain VAE").click().run()
+        assert not at.exception and at.title[0].value == "Compare", [e.value for e in at.error]
+        return at
+
+    at = click()  # the fixture's vae is beta4 with beta 1 and model vae: found, nothing trains
+    assert widget(at.multiselect, "runs").value == ["beta4", "vae"] and not (tmp_path / "plain-vae-for-beta4").exists()
+
+    shutil.rmtree(tmp_path / "vae")
+    at = click()  # none left: a plain VAE starts training beside it, and Compare waits for it
+    new = tmp_path / "plain-vae-for-beta4"
+    try:
+        argv = json.loads(jobs.job_file(new, "train").read_text())["argv"]
+        assert at.query_params["runs"] == ["beta4", "plain-vae-for-beta4"]
+        beta4 = RunDir(tmp_path / "beta4").load_config()
+        assert train_config(parser().parse_args(argv)).to_dict() == plain_config(beta4).to_dict()
+        assert plain_config(beta4).model.name == "vae" and plain_config(beta4).kl.beta == 1.0
+        assert plain_config(beta4).set(["model.name=beta-vae", "kl.beta=4.0"]).to_dict() == beta4.to_dict()
+    finally:
+        jobs.stop(new, "train")
+        deadline = time.time() + 60
+        while jobs.status(new, "train").running and time.time() < deadline:
+            time.sleep(0.2)
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    assert not [b for b in open_page("explore", run="vae").button if b.label == "Compare with plain VAE"]  # plain
 
 
 def test_compare_evaluates_runs_that_have_no_eval_json(runs):
@@ -476,6 +560,104 @@ def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
     widget(at.selectbox, "run").set_value(next(r for r in rows if "kl.beta=50" in r)).run()
     assert not at.exception
     assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)
+# ------------------------------------------------------------------------------------------- beta study
+def test_beta_study_page_shows_each_run_and_their_traversals_in_one_labelled_grid(runs, monkeypatch):
+    import vaelab.viz.labelled
+
+    grids = []
+    draw = vaelab.viz.labelled.labelled_grid_figure
+    monkeypatch.setattr(vaelab.viz.labelled, "labelled_grid_figure",
+                        lambda images, rows, columns, **k: grids.append((images, rows, columns, k)) or draw(
+                            images, rows, columns, **k))
+    at = open_page("beta", study="betas")
+    assert [p.proto.text for p in at.get("progress")] == [f"β = {b}: trained and evaluated" for b in (1, 8)]
+    table = at.dataframe[0].value
+    assert list(table["β"]) == [1, 8] and list(table["run"]) == ["runs/kl.beta=1_seed=0", "runs/kl.beta=8_seed=0"]
+    rows = {r["run"]: r for r in json.loads((runs / "betas" / "sweep.json").read_text())["rows"]}
+    assert list(table["nelbo"]) == [rows[r]["nelbo"] for r in table["run"]]
+    ((images, labels, columns, options),) = grids  # one grid for every run: 3 dimensions each, the image + 7 values
+    assert images.shape == (6, 8, 1, 8, 8) and options["breaks"] == [3]
+    assert [label.split("  ")[0] for label in labels] == ["β=1"] * 3 + ["β=8"] * 3
+    assert all(label.split("  ")[1].startswith("z") and "(KL " in label for label in labels)
+    assert columns == ["image", "-3.0", "-2.0", "-1.0", "+0.0", "+1.0", "+2.0", "+3.0"]
+    assert len(at.image) == 2  # the grid and the rate-distortion points
+    assert any("no ground-truth factors" in c.value for c in at.caption)  # digits: no MIG or DCI
+    (button,) = [b for b in at.button if b.label == "Compare with plain VAE"]  # beta 8 has one; beta 1 is plain
+    button.click().run()  # the plain VAE of beta 8 is the study's beta-1 run: found, nothing trains
+    assert any("compare?runs=betas%2Fruns%2Fkl.beta%3D8_seed%3D0&runs=betas%2Fruns%2Fkl.beta%3D1_seed%3D0" in m.value
+               for m in at.markdown)
+    assert not list((runs / "betas" / "runs").glob("plain-vae*"))
+
+
+def test_beta_study_page_shows_each_runs_progress(runs, tmp_path, monkeypatch):
+    study = tmp_path / "betas"
+    shutil.copytree(runs / "betas", study)
+    spec = json.loads((study / "sweep.spec.json").read_text())
+    spec["space"]["grid"]["kl.beta"] += [16, 32]  # two runs more: one training, one waiting for its turn
+    (study / "sweep.spec.json").write_text(json.dumps(spec))
+    (study / "runs" / "kl.beta=16_seed=0").mkdir()
+    (study / "runs" / "kl.beta=16_seed=0" / "progress.json").write_text(json.dumps(
+        {"step": 3, "total_steps": 10, "seconds": 1.0}))
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("beta")
+    assert [p.proto.text for p in at.get("progress")] == ["β = 1: trained and evaluated", "β = 8: trained and evaluated",
+                                                          "β = 16: training, step 3 of 10", "β = 32: waiting"]
+    assert list(at.dataframe[0].value["β"]) == [1, 8]  # the finished ones, side by side already
+
+
+def test_beta_study_page_starts_a_sweep_over_beta_as_a_job(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("beta")
+    assert "No β study yet" in at.info[0].value
+    widget(at.selectbox, "dataset").set_value("digits")
+    widget(at.text_input, "β values").set_value("0.5, x")
+    widget(at.text_input, "study name").set_value("quick")
+    widget(at.button, "Start the study").click().run()
+    assert "give numbers >= 0 separated by commas" in at.error[0].value and not (tmp_path / "quick").exists()
+    widget(at.text_input, "β values").set_value("0.5, 4")
+    widget(at.number_input, "training steps").set_value(5)
+    widget(at.number_input, "latent size").set_value(2)
+    widget(at.text_area, "other settings").set_value("model.hidden=[32]\ntrain.batch_size=64")
+    widget(at.button, "Start the study").click().run()
+    out = tmp_path / "quick"
+    try:
+        assert not at.error and "started the study quick: 2 runs" in at.success[0].value
+        argv = json.loads(jobs.job_file(out, "sweep").read_text())["argv"]
+        assert argv == ["sweep", "--model", "beta-vae", "--dataset", "digits", "--steps", "5", "--set",
+                        "model.latent_dim=2", "--set", "model.hidden=[32]", "--set", "train.batch_size=64", "--grid",
+                        "kl.beta=0.5,4", "--out", str(out)]
+        assert at.query_params["study"] == "quick"
+    finally:
+        jobs.stop(out, "sweep")
+        deadline = time.time() + 60
+        while jobs.status(out, "sweep").running and time.time() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_beta_study_page_trains_the_runs_it_started_and_shows_them(tmp_path, monkeypatch):
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    at = open_page("beta")
+    widget(at.selectbox, "dataset").set_value("dsprites-procedural")
+    widget(at.text_input, "β values").set_value("1, 8")
+    widget(at.number_input, "training steps").set_value(20)
+    widget(at.number_input, "latent size").set_value(3)
+    widget(at.number_input, "disentanglement").set_value(100)
+    widget(at.text_area, "other settings").set_value("model.hidden=[32]\ntrain.batch_size=64\ndata.train_size=256\n"
+                                                      "data.val_size=64\ndata.test_size=64")
+    widget(at.text_input, "study name").set_value("sprites")
+    widget(at.button, "Start the study").click().run()
+    deadline = time.time() + 600
+    while jobs.status(tmp_path / "sprites", "sweep").running and time.time() < deadline:
+        time.sleep(1)
+    assert jobs.status(tmp_path / "sprites", "sweep").state == "finished", jobs.status(tmp_path / "sprites",
+                                                                                        "sweep").log_tail()
+    at = open_page("beta", study="sprites")
+    table = at.dataframe[0].value
+    assert list(table["β"]) == [1, 8] and table["mig"].between(0, 1).all() and table["dci"].between(0, 1).all()
+    assert len(at.image) == 3  # the traversal grid, rate-distortion, reconstruction against MIG and DCI
+
+
 # ------------------------------------------------------------------------------------ anomaly, imputation
 def test_anomaly_page_tables_the_scores_of_held_out_classes(runs):
     at = open_page("anomaly", run="vae")

@@ -27,7 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
          "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement",
          "arithmetic?run=vae": "Latent arithmetic",
-         "sweep": "Sweep", "anomaly?run=vae": "Anomaly detection", "imputation?run=vae": "Imputation"}
+         "beta?study=betas": "β study", "sweep": "Sweep", "anomaly?run=vae": "Anomaly detection",
+         "imputation?run=vae": "Imputation"}
 
 
 def free_port() -> int:
@@ -94,6 +95,12 @@ def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser,
         settle(page)
         assert page.locator("[data-testid=stException]").count() == 0, path
         assert page.get_by_text("Page not found").count() == 0, path
+        if path.startswith("beta"):  # the study's runs side by side: the labelled traversal grid, rate-distortion
+            page.get_by_role("heading", name="Side by side").wait_for(timeout=120_000)
+            assert page.locator("[data-testid=stImage] img").count() >= 2
+            assert page.get_by_text("trained and evaluated").count() == 2
+            page.locator("[data-testid=stImage]").first.scroll_into_view_if_needed()
+            shoot(page, tmp_path, "beta-grid")
         shoot(page, tmp_path, path.split("?")[0] or "runs")
 
     page.goto(f"{url}/explore?run=vae&view=traversal")

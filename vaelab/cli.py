@@ -481,10 +481,10 @@ def cmd_arithmetic(args) -> None:
 APP_SCRIPT = Path(__file__).with_name("app") / "main.py"
 
 
-def cmd_sweep(args) -> None:
-    """A grid or an Optuna search over config keys, each trial's seeds trained and evaluated as run directories in
-    OUT/runs; the table and figures in OUT (:mod:`vaelab.studies`)."""
-    from .studies import SweepSpec, parse_space, run_sweep
+def sweep_spec(args):
+    """The :class:`~vaelab.studies.SweepSpec` of ``vaelab sweep ARGS``, every value checked (a ConfigError names
+    the bad one) before anything trains: the app checks a study with it before it starts the job."""
+    from .studies import SweepSpec, parse_space
 
     cfg = train_config(args).set(["train.progress=false"]).check()
     space = parse_space(args.grid, args.range, cfg)
@@ -502,7 +502,16 @@ def cmd_sweep(args) -> None:
     disentangle = {"num_train": args.disentangle_train, "metrics": ["mig", "dci"]} if args.disentangle else None
     spec = SweepSpec(cfg.to_dict(), space.to_dict(), args.search, args.trials, args.target, args.seeds, args.split,
                      disentangle)
-    report = run_sweep(spec, args.out, args.storage, args.jobs)
+    spec.direction()  # a bad --objective
+    return spec
+
+
+def cmd_sweep(args) -> None:
+    """A grid or an Optuna search over config keys, each trial's seeds trained and evaluated as run directories in
+    OUT/runs; the table and figures in OUT (:mod:`vaelab.studies`)."""
+    from .studies import run_sweep
+
+    report = run_sweep(sweep_spec(args), args.out, args.storage, args.jobs)
     rows = report["rows"]
     shown = [k for k in ("objective", "nelbo", "recon", "kl", "active_units", "mig", "dci") if rows and k in rows[0]]
     print("  ".join(f"{k:>12}" for k in ["trial", "seed", *report["keys"], *shown]))

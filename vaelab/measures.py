@@ -75,6 +75,12 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "(M2, Kingma et al. 2014)"),
     Measure("collapsed_dims", "collapsed dimensions", "", "lower",
             "Latent dimensions whose KL is below 0.01 nats: posteriors equal to the prior, unused by the decoder"),
+    Measure("mig", "MIG", "", "higher",
+            "Mutual information gap (Chen et al. 2018): per ground-truth factor, the gap between the two latent "
+            "dimensions most informative about it, over its entropy, averaged over factors; 0 to 1"),
+    Measure("dci", "DCI disentanglement", "", "higher",
+            "Disentanglement of Eastwood & Williams 2018: one minus the entropy of each latent dimension's "
+            "importance for predicting the factors, weighted by importance; 0 to 1"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),

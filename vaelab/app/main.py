@@ -17,6 +17,7 @@ st.navigation([
     st.Page(VIEWS / "vq.py", title="VQ", url_path="vq"),
     st.Page(VIEWS / "disentangle.py", title="Disentanglement", url_path="disentanglement"),
     st.Page(VIEWS / "arithmetic.py", title="Arithmetic", url_path="arithmetic"),
+    st.Page(VIEWS / "beta.py", title="β study", url_path="beta"),
     st.Page(VIEWS / "sweep.py", title="Sweep", url_path="sweep"),
     st.Page(VIEWS / "anomaly.py", title="Anomaly", url_path="anomaly"),
     st.Page(VIEWS / "impute.py", title="Imputation", url_path="imputation"),

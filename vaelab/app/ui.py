@@ -152,3 +152,29 @@ def curves_png(info: RunInfo) -> bytes | None:
     """The run's loss / reconstruction / KL curves per epoch as a PNG, redrawn only when metrics.jsonl grows."""
     metrics = info.run.metrics
     return _curves_png(str(info.path), metrics.stat().st_mtime) if metrics.exists() else None
+
+
+def open_compare(names: list[str]) -> None:
+    """Go to the Compare page with the runs ``names`` chosen (``?runs=...``); where the page is not reachable (a
+    page run on its own, as in tests), a link to it."""
+    from urllib.parse import quote
+
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.switch_page("views/compare.py", query_params={"runs": names})
+    except StreamlitAPIException:
+        st.markdown(f"[Open them on Compare](compare?{'&'.join('runs=' + quote(n, safe='') for n in names)})")
+
+
+def compare_with_plain_vae(info: RunInfo, key: str = "plain-vae") -> None:
+    """The "Compare with plain VAE" button of a β-VAE run (nothing for other runs): the run with its config but
+    β = 1 and model vae, found or started (:func:`vaelab.app.plain.plain_run`), opened beside it on Compare."""
+    from .plain import is_beta_vae, plain_run
+
+    with errors_shown(stop=False):
+        if not is_beta_vae(info.run.load_config()):
+            return
+        if st.button("Compare with plain VAE", key=key, help="the same config with β = 1 and model vae: found "
+                     "among the runs, or trained now beside this one; Compare opens with both"):
+            open_compare([info.name, plain_run(runs_root(), info)])

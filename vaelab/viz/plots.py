@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from ..durable import replacing
 from ..measures import measure
 
+MARKERS = "osD^vP*X"  # a run's marker in a legend, with one of 10 colours: 80 runs told apart
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -101,12 +102,13 @@ def mi_matrix_figure(mi: list[list[float]], factor_names: list[str]) -> Figure:
 
 
 def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[str, float] | None = None,
-                           colour_label: str | None = None, labels: bool = True) -> Figure:
+                           colour_label: str | None = None, labels: bool = True, legend: bool = False) -> Figure:
     """Runs as points in the rate-distortion plane (rate R = KL, distortion D = -E_q[log p(x|z)], both nats per
     example), as in Alemi et al. 2018, Fig. 1: the negative ELBO is D + R, so the dashed diagonals D + R = const are
     lines of constant ELBO, and the best runs lie on the lowest. All points are one scatter, coloured by
     ``colour`` (a number per point, e.g. each run's beta, on a log scale when it spans a factor of 10) and labelled
-    by name when ``labels``."""
+    by name when ``labels``; with ``legend``, each point has a colour and marker of its own, named in a legend
+    instead (no label on the plot can overprint another, however close the runs lie)."""
     fig = Figure(figsize=(6, 4.4), layout="tight")
     ax = fig.subplots()
     names = list(points)
@@ -117,8 +119,14 @@ def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[
     if numeric and min(values) > 0 and max(values) >= 10 * min(values):
         from matplotlib.colors import LogNorm
         norm = LogNorm(min(values), max(values))
-    dots = ax.scatter(rate, distortion, s=30, c=values if numeric else None, cmap="viridis" if numeric else None,
-                      norm=norm, zorder=3)
+    if legend:
+        for i, (n, r, d) in enumerate(zip(names, rate, distortion)):
+            ax.scatter([r], [d], s=50, color=f"C{i % 10}", marker=MARKERS[i // 10 % len(MARKERS)], label=n, zorder=3)
+        ax.legend(fontsize=9, loc="best", framealpha=0.9)
+        numeric = labels = False
+    else:
+        dots = ax.scatter(rate, distortion, s=30, c=values if numeric else None, cmap="viridis" if numeric else None,
+                          norm=norm, zorder=3)
     if numeric:
         bar = fig.colorbar(dots, ax=ax, label=colour_label, format="%g")
         if norm is not None:
@@ -171,4 +179,28 @@ def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> Figur
     ax.set_title("ROC by score (ROC-AUC)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def runs_curves_figure(records: dict[str, list[dict]], keys: tuple[str, ...] = ("loss", "recon", "kl")) -> Figure | None:
+    """Several runs' training curves overlaid: one panel per quantity in ``keys`` that some run logs, against the
+    training step; each run one colour (named in the legend), its training curve solid, its validation curve dashed.
+    None when no run has records yet."""
+    records = {name: r for name, r in records.items() if r}
+    shown = [k for k in keys if any(f"{split}/{k}" in r[-1] for r in records.values() for split in ("train", "val"))]
+    if not shown:
+        return None
+    fig = Figure(figsize=(4.6 * len(shown), 3.8), layout="tight")
+    for ax, key in zip(fig.subplots(1, len(shown), squeeze=False)[0], shown):
+        for i, (name, rs) in enumerate(records.items()):
+            steps = [r.get("step", r["epoch"]) for r in rs]
+            for split, style in (("train", "-"), ("val", "--")):
+                if f"{split}/{key}" in rs[-1]:
+                    ax.plot(steps, [r.get(f"{split}/{key}", float("nan")) for r in rs], style, color=f"C{i % 10}",
+                            marker="o", ms=3, label=name if split == "train" or f"train/{key}" not in rs[-1] else None)
+        ax.set_title(measure(key).heading, fontsize=11)
+        ax.set_xlabel("training step", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    fig.suptitle("solid: training batches, dashed: validation", fontsize=10)
     return fig

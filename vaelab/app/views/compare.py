@@ -1,17 +1,52 @@
-"""Compare runs side by side: their eval.json numbers, traversals of the same test image, and where they sit
-between rate (KL) and distortion (reconstruction)."""
+"""Compare runs side by side: their eval.json numbers, their training curves overlaid, traversals of the same test
+image, and where they sit between rate (KL) and distortion (reconstruction). ``?runs=A&runs=B`` opens it with those
+runs chosen; one still training (a plain VAE that "Compare with plain VAE" started) joins when it has a checkpoint."""
 import streamlit as st
+import torch
 
 from vaelab.api import evaluate_run
 from vaelab.app import ui
-from vaelab.app.runs import find_runs
+from vaelab.app.paths import inside
+from vaelab.app.runs import find_runs, run_info
 from vaelab.measures import MEASURES, SAMPLE_QUALITY
 from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
+from vaelab.viz.plots import runs_curves_figure
 
 st.title("Compare")
-runs = [r for r in find_runs(ui.runs_root()) if r.trained]
+root = ui.runs_root()
+runs = [r for r in find_runs(root) if r.trained]
 names = [r.name for r in runs]
-chosen = st.multiselect("runs", names, default=names[:2], help="e.g. a VAE and a beta-VAE with beta = 4")
+wanted = st.query_params.get_all("runs")
+pending = [n for n in wanted if n not in names and inside(root, root / n) and (root / n).is_dir()]
+
+
+@st.fragment(run_every=2.0)
+def waiting() -> None:
+    """The chosen runs that have no checkpoint yet, with their progress; the page redraws when they have one."""
+    infos = [run_info(root, root / n) for n in pending]
+    if any(r.trained for r in infos):
+        st.rerun()
+    for r in infos:
+        progress = r.run.read_progress()
+        if r.state not in ("running", "training"):
+            st.warning(f"{r.name} has no checkpoint: its training is {r.state} (see the Train page)")
+            continue
+        text = f"{r.name}: {r.state}" + (f", step {progress['step']} of {progress['total_steps']}" if progress else "")
+        st.progress(min(progress["step"] / max(progress["total_steps"], 1), 1.0) if progress else 0.0,
+                    text=text + "; it joins the comparison when it has a checkpoint")
+
+
+if pending:
+    waiting()
+if "compare-runs" not in st.session_state:  # the address opens the page; the widget keeps its own state after that
+    st.session_state["compare-runs"] = [n for n in wanted if n in names] or names[:2]
+else:  # less a run no longer there, plus one the page waited for that has a checkpoint now
+    kept = [n for n in st.session_state["compare-runs"] if n in names]
+    waited = st.session_state.get("compare-pending", [])
+    st.session_state["compare-runs"] = kept + [n for n in waited if n in names and n not in kept]
+st.session_state["compare-pending"] = pending
+chosen = st.multiselect("runs", names, key="compare-runs", help="e.g. a VAE and a beta-VAE with beta = 4")
+st.query_params["runs"] = [*chosen, *pending]
 selected = [runs[names.index(name)] for name in chosen]
 if len(selected) < 2:
     st.info("Choose two or more trained runs.")
@@ -73,9 +108,15 @@ st.subheader("rate and distortion")
 points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected
           if (r.eval() or {}).get("kl") is not None and "recon" in r.eval()}  # an autoencoder has no recon in nats
 if points:
-    st.columns(2)[0].pyplot(rate_distortion_figure(points))
+    st.columns(2)[0].pyplot(rate_distortion_figure(points, legend=True))
 else:
     st.caption("evaluate VAE runs to place them here")
+
+st.subheader("training curves")
+curves = runs_curves_figure({r.name: r.run.records() for r in selected})
+if curves is not None:
+    st.pyplot(curves)
+    st.caption("every chosen run on one plot per quantity, a colour each: " + ", ".join(r.name for r in selected))
 
 vaes = [r for r in selected if r.can("traverse")]
 if vaes:
@@ -90,4 +131,5 @@ if vaes:
             i = min(index, len(test) - 1)
             y = None if test.y is None else test.y[i:i + 1]
             dims = dims_by_kl(ui.evaluation(r), rows)
-            ui.show_images(*traversal(model, test.x[i:i + 1], y, dims, 9, 3.0), caption=f"{r.name}: dims {dims}")
+            x = test.batch(torch.tensor([i]))  # one image, not the whole split as float
+            ui.show_images(*traversal(model, x, y, dims, 9, 3.0), caption=f"{r.name}: dims {dims}")

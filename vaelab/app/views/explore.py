@@ -13,6 +13,7 @@ st.caption(f"**{cfg.model.name}** on **{cfg.data.name}**: {model.latent_dim} lat
            f"{cfg.model.arch} networks, {cfg.model.prior} prior, {cfg.model.posterior} posterior"
            + (", a PixelCNN decoder: images are drawn pixel by pixel, give it a moment" if cfg.model.decoder ==
               "pixelcnn" else ""))
+ui.compare_with_plain_vae(info)
 test = None
 with ui.errors_shown(stop=False):
     test = ui.split(cfg)
