@@ -51,6 +51,45 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
     return buf.getvalue()
 
 
+# ------------------------------------------------------------------------------ shared pictures and metrics
+def test_a_labelled_grid_draws_its_row_and_column_labels_beside_the_images():
+    from vaelab.viz import grid_image, labelled_grid
+
+    images = torch.ones(4, 1, 8, 8)  # white images on a white background: any dark pixel is a label
+    plain = np.asarray(grid_image(images, 2, 4))
+    grid = np.asarray(labelled_grid(images, 2, 4, rows=["original", "reconstruction"], columns=["-3", "3"]))
+    assert grid.shape[1] > plain.shape[1] + 40 and grid.shape[0] > plain.shape[0] + 10  # room for the labels
+    left, top = grid.shape[1] - plain.shape[1], grid.shape[0] - plain.shape[0]
+    assert (grid[top:, :left] < 128).any() and (grid[:top, left:] < 128).any()  # text left of rows, above columns
+    assert (grid[top:, left:] == plain).all()  # the images themselves untouched
+
+
+def test_a_figure_for_the_app_is_drawn_at_its_shown_width_with_no_text_under_ten_pixels():
+    from matplotlib.figure import Figure
+
+    from vaelab.app import ui
+
+    fig = Figure(figsize=(17.2, 3.6))  # as wide as four curve panels
+    ax = fig.subplots()
+    ax.set_title("tiny", fontsize=5)
+    ax.set_xticks([0, 1], ["a", "b"], fontsize=6)
+    image = Image.open(io.BytesIO(ui.figure_png(fig, 600)))
+    assert image.width == 600  # shown 1:1, a point is FIGURE_DPI / 72 pixels
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")) if t.get_text()]
+    assert min(sizes) * ui.FIGURE_DPI / 72 >= 10
+
+
+def test_metrics_carry_their_measures_heading_and_explanation(runs):
+    from vaelab.measures import measure
+
+    at = open_page("vq")
+    shown = {m.label: m for m in at.metric}
+    for key in ("perplexity", "codes_used", "dead_codes", "psnr", "ssim"):
+        assert measure(key).heading in shown, key
+        assert shown[measure(key).heading].help.startswith(measure(key).help), key
+    assert "↑" in measure("psnr").heading  # which way is better, in the label
+
+
 # ------------------------------------------------------------------------------------------------ runs
 def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, tmp_path, monkeypatch):
     shutil.copytree(app_runs / "vae", tmp_path / "vae")
@@ -381,8 +420,8 @@ def test_vq_page_shows_codebook_use_and_offers_a_prior(runs):
     test = load_run_data(cfg).test
     expected = evaluate(model, test.take(torch.arange(min(1000, len(test)))))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["perplexity"] == f"{expected['perplexity']:.1f}"
-    assert metrics["codes used"] == f"{expected['codes_used']:.0%}"
+    assert metrics["codebook perplexity ↑"] == f"{expected['perplexity']:.1f}"
+    assert metrics["codes used (fraction) ↑"] == f"{expected['codes_used']:.0%}"
     assert len(image_urls(at)) == 3  # usage histogram, code maps, reconstructions
     assert "no code prior yet" in at.info[0].value and widget(at.button, "Train a code prior")
 

@@ -124,6 +124,33 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "Mean squared error of the imputed values on the hidden entries only"),
     Measure("impute_accuracy", "imputation accuracy", "fraction", "higher",
             "The share of hidden binary entries imputed right (the imputed mean rounded)"),
+    Measure("beta_vae", "beta-VAE score", "fraction", "higher",
+            "Accuracy of a linear classifier that tells from the mean |z difference| of pairs sharing one factor which "
+            "factor they share (Higgins et al. 2017)"),
+    Measure("factor_vae", "FactorVAE score", "fraction", "higher",
+            "Accuracy of a majority vote that tells the fixed factor from the latent of least normalized variance "
+            "(Kim & Mnih 2018); undefined when no latent is active"),
+    Measure("mig", "MIG", "", "higher",
+            "Mutual information gap: the gap between the two latents most informative about each factor, over the "
+            "factor's entropy, mean over factors (Chen et al. 2018)"),
+    Measure("sap", "SAP", "", "higher",
+            "Separated attribute predictability: the gap between the two latents that best predict each factor, "
+            "mean over factors (Kumar et al. 2018)"),
+    Measure("dci", "DCI disentanglement", "", "higher",
+            "How much each latent captures at most one factor, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("disentanglement", "DCI disentanglement", "", "higher",
+            "How much each latent captures at most one factor, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("completeness", "DCI completeness", "", "higher",
+            "How much each factor is captured by one latent, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("informativeness", "DCI informativeness", "fraction", "higher",
+            "Test accuracy of the factors predicted from the latents (Eastwood & Williams 2018)"),
+    Measure("modularity", "modularity", "", "higher",
+            "How much each latent depends on one factor only, from their mutual information (Ridgeway & Mozer 2018)"),
+    Measure("explicitness", "explicitness", "", "higher",
+            "ROC-AUC of linear classifiers reading each factor's values from the latents (Ridgeway & Mozer 2018)"),
     Measure("capacity", "KL capacity", "nats", None, "The KL target C of the capacity schedule (Burgess et al. 2018)"),
     Measure("beta", "beta", "", None, "The KL weight at this step"),
     Measure("codebook", "codebook loss", "", "lower", "||sg[z_e] - e||^2 summed over the code grid"),
