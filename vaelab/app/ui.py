@@ -155,7 +155,7 @@ def measure_columns(keys) -> dict:
 
 def download(data: bytes, file_name: str, label: str | None = None, where=None) -> None:
     """A download button for ``data`` saved as ``file_name`` (clicking it does not rerun the page)."""
-    mime = {"png": "image/png", "json": "application/json"}.get(file_name.rsplit(".", 1)[-1], "application/octet-stream")
+    mime = {"png": "image/png", "json": "application/json"}[file_name.rsplit(".", 1)[-1]]
     (where or st).download_button(label or f"download {file_name}", data, file_name, mime, key=f"download-{file_name}",
                                   on_click="ignore")
 
