@@ -194,7 +194,7 @@ def show_images(images: torch.Tensor, nrow: int, caption: str | None = None, row
     PNG."""
     where = where or st
     cell = images.shape[-1] + 2  # an image and its padding
-    scale = max(1, (width - (100 if rows else 0)) // (min(nrow, len(images)) * cell))
+    scale = max(1, (width - (100 if rows else 0)) // (min(nrow, len(images)) * cell + 2))  # + the last padding
     data = png(labelled_grid(images, nrow, scale, rows, columns))
     where.image(data, caption=caption, output_format="PNG")
     download(data, f"{name}.png", "download the grid (PNG)", where)

@@ -39,8 +39,8 @@ st.dataframe(table, hide_index=True, column_config={
     **ui.measure_columns(next(iter(found.metrics.values())))})
 figures = found.figures()
 left, right = st.columns([3, 2])
-ui.show_figure(figures["histograms"], f"{info.name}-anomaly-scores", width=480, where=left)
-ui.show_figure(figures["roc"], f"{info.name}-roc", width=320, where=right)
+ui.show_figure(figures["histograms"], f"{info.name}-anomaly-scores", width=460, where=left)
+ui.show_figure(figures["roc"], f"{info.name}-roc", width=300, where=right)
 best = st.selectbox("images ranked by", list(found.metrics), format_func=lambda key: MEASURES[key].label)
 most, least = found.extremes(best, 16)
 ui.show_images(torch.cat([most, least]), 16, rows=["most", "least"], columns=[str(r) for r in range(1, 17)],

@@ -31,7 +31,7 @@ images, nrow = study.add(attribute, strengths, index)
 ui.show_images(images, nrow, f"each row: a test image, then its code + s x v({attribute}), s above each column",
                rows=[f"image {i}" for i in index.tolist()],
                columns=["image", *(f"s={s:.2g}" for s in strengths.tolist())],
-               name=f"{info.name}-arithmetic", width=520, where=right)
+               name=f"{info.name}-arithmetic", width=500, where=right)
 
 st.subheader("Analogy")
 a, b, c = st.columns(3)

@@ -65,10 +65,10 @@ ui.eval_download(info)
 left, right = st.columns(2)
 mig = result["mig"]
 ui.show_figure(mi_matrix_figure(mig["mutual_information"], mig["factor_names"]), f"{info.name}-mutual-information",
-               width=500, where=left)
+               width=400, where=left)
 with ui.errors_shown(stop=False):
     kl = ui.evaluation(info)["kl_per_dim"]
     if kl:
-        ui.show_figure(kl_per_dim_figure(kl), f"{info.name}-kl-per-dim", width=500, where=right)
+        ui.show_figure(kl_per_dim_figure(kl), f"{info.name}-kl-per-dim", width=400, where=right)
 with st.expander("protocols (sizes and constants of Locatello et al. 2019 unless changed)"):
     st.json({name: r["protocol"] for name, r in result.items() if isinstance(r, dict) and "protocol" in r})

@@ -103,11 +103,10 @@ elif view == "traversal":
         z[d] = sliders.slider(f"z{d}  {usage(ev, d)}", -3.0, 3.0, start, 0.05,
                               key=f"{info.name}-{key}-z{d}")
     with picture:
-        decoded, image = st.columns([3, 1]) if original is not None else (st.container(), None)
         ui.show_images(decode_edited(model, z0, z[None], y), 1, caption="decoded from the sliders",
-                       name=f"{info.name}-decoded", width=300, where=decoded)
+                       name=f"{info.name}-decoded", width=360)
         if original is not None:
-            ui.show_images(original, 1, caption="the image", name=f"{info.name}-image", width=96, where=image)
+            ui.show_images(original, 1, caption="the image", name=f"{info.name}-image", width=120)
     with st.expander("traversal grid: each row sweeps one dimension from -3 to 3, the others at the image's code"):
         values = torch.linspace(-3, 3, 9)
         ui.show_images(*code_traversal(model, z0, y, order[:shown], 9, 3.0), rows=[f"z{d}" for d in order[:shown]],
