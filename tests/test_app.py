@@ -129,6 +129,25 @@ def test_grids_are_labelled_and_every_picture_has_a_download(runs, grids, page, 
         assert "download eval.json" in downloads
 
 
+def test_the_server_loads_what_the_pages_import_before_it_answers(tmp_path, monkeypatch):
+    """`vaelab app` runs Streamlit from vaelab.app.serve, which imports torch, the pages' shared module and the
+    tables' pyarrow first: the first visitor does not wait for them (README: first load)."""
+    import subprocess
+    import sys
+
+    from vaelab.cli import main
+
+    argv = []
+    monkeypatch.setattr(os, "execv", lambda exe, args: argv.extend(args))
+    main(["app", "--runs", str(tmp_path)])
+    assert argv[1:4] == ["-m", "vaelab.app.serve", "run"]
+    probe = ("import sys, runpy, streamlit.web.cli as cli; cli.main = lambda: print(sys.argv[0], [m for m in "
+             "('torch', 'vaelab.app.ui', 'pyarrow') if m in sys.modules]); runpy.run_module('vaelab.app.serve', "
+             "run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", probe, "run", "app.py"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split("\n")[0] == "streamlit ['torch', 'vaelab.app.ui', 'pyarrow']", out.stderr[-2000:]
+
+
 # ------------------------------------------------------------------------------------------------ runs
 def test_runs_page_lists_the_runs_and_names_one_from_an_older_version(app_runs, tmp_path, monkeypatch):
     shutil.copytree(app_runs / "vae", tmp_path / "vae")
