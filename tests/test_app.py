@@ -135,10 +135,13 @@ def test_the_server_loads_what_the_pages_import_before_it_answers(tmp_path, monk
     import subprocess
     import sys
 
+    from vaelab import access
     from vaelab.cli import main
 
     argv = []
     monkeypatch.setattr(os, "execv", lambda exe, args: argv.extend(args))
+    for name in (access.RUNS_ENV, access.HOSTS_ENV, access.TOKEN_ENV):  # what `vaelab app` sets, restored after
+        monkeypatch.setenv(name, "")
     main(["app", "--runs", str(tmp_path)])
     assert argv[1:4] == ["-m", "vaelab.app.serve", "run"]
     probe = ("import sys, runpy, streamlit.web.cli as cli; cli.main = lambda: print(sys.argv[0], [m for m in "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import io
 import json
 from contextlib import contextmanager
@@ -154,10 +155,11 @@ def measure_columns(keys) -> dict:
 
 
 def download(data: bytes, file_name: str, label: str | None = None, where=None) -> None:
-    """A download button for ``data`` saved as ``file_name`` (clicking it does not rerun the page)."""
+    """A download button for ``data`` saved as ``file_name`` (clicking it does not rerun the page); its key holds
+    the data's hash, so two pictures of one name on a page (a grid per run) each keep their own."""
     mime = {"png": "image/png", "json": "application/json"}[file_name.rsplit(".", 1)[-1]]
-    (where or st).download_button(label or f"download {file_name}", data, file_name, mime, key=f"download-{file_name}",
-                                  on_click="ignore")
+    key = f"download-{file_name}-{hashlib.sha1(data).hexdigest()[:12]}"
+    (where or st).download_button(label or f"download {file_name}", data, file_name, mime, key=key, on_click="ignore")
 
 
 def png(image) -> bytes:
