@@ -47,9 +47,10 @@ HEADLINE = {"beta_vae": ("beta_vae", "eval_accuracy"), "factor_vae": ("factor_va
             "modularity_explicitness": ("modularity", "modularity")}  # metric -> (its measure, its headline score)
 computed = [name for name in HEADLINE if isinstance(result.get(name), dict)]
 st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
-for column, name in zip(st.columns(max(len(computed), 1)), computed):
+columns = st.columns(3)  # three abreast: a label keeps its unit and arrow in view
+for i, name in enumerate(computed):
     (key, score), why = HEADLINE[name], undefined(name, result[name])
-    ui.metric(column, key, "—" if why else result[name][score], "{:.3f}", f"Now {why}." if why else "")
+    ui.metric(columns[i % 3], key, "—" if why else result[name][score], "{:.3f}", f"Now {why}." if why else "")
 rows = [{"metric": measure(name).label, "score": k, "value": "—" if why else f"{v:.4f}", "note": why or "",
          "seconds": round(r["seconds"], 1)}
         for name, r in result.items() if isinstance(r, dict) and "protocol" in r

@@ -14,8 +14,9 @@ st.caption(f"**{cfg.model.name}** on **{cfg.data.name}**: {model.latent_dim} lat
            + (", a PixelCNN decoder: images are drawn pixel by pixel, give it a moment" if cfg.model.decoder ==
               "pixelcnn" else ""))
 headline = [k for k in ("nelbo", "recon", "kl", "nll", "active_units") if k in (info.eval() or {})]
-for column, key in zip(st.columns(len(headline) + 1), headline):
-    ui.metric(column, key, info.eval()[key])
+columns = st.columns(3)  # three abreast: a label keeps its unit and arrow in view
+for i, key in enumerate(headline):
+    ui.metric(columns[i % 3], key, info.eval()[key])
 ui.eval_download(info)
 test = None
 with ui.errors_shown(stop=False):

@@ -27,12 +27,12 @@ with ui.errors_shown():
 K = model.quantizer.num_codes
 n_eval = st.sidebar.select_slider("test images for the codebook statistics", [500, 1000, 2000, 5000], 1000)
 ev = ui.evaluation(info, n_eval)
-a, b, c, d, e = st.columns(5)
+a, b, c = st.columns(3)  # three abreast: a label keeps its unit and arrow in view
 ui.metric(a, "perplexity", ev["perplexity"], "{:.1f}", f"At most K = {K}.")
 ui.metric(b, "codes_used", ev["codes_used"], "{:.0%}", f"Of the {K} codes, on {ev['n']} test images.")
 ui.metric(c, "dead_codes", ev["dead_codes"], "{}")
-ui.metric(d, "psnr", ev["psnr"], "{:.2f}")
-ui.metric(e, "ssim", ev["ssim"], "{:.3f}")
+ui.metric(a, "psnr", ev["psnr"], "{:.2f}")
+ui.metric(b, "ssim", ev["ssim"], "{:.3f}")
 ui.eval_download(info)
 ui.show_figure(code_usage_figure(ev["code_counts"]), f"{info.name}-codebook-usage")
 
