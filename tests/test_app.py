@@ -18,6 +18,7 @@ import vaelab.app  # noqa: E402
 from vaelab.app import RUNS_ENV, jobs  # noqa: E402
 from vaelab.app.upload import image_tensor  # noqa: E402
 from vaelab.data import DataError  # noqa: E402
+from vaelab.measures import measure  # noqa: E402
 
 VIEWS = vaelab.app.__file__.replace("__init__.py", "views/")
 
@@ -39,6 +40,11 @@ def image_urls(at: AppTest) -> list[str]:
     return [url for image in at.image for url in image.value]
 
 
+def captioned(at: AppTest) -> dict[str, str]:
+    """{caption: image url} of the page's captioned images."""
+    return {caption: url for image in at.image for caption, url in zip(image.captions, image.value) if caption}
+
+
 @pytest.fixture
 def runs(app_runs, monkeypatch):
     monkeypatch.setenv(RUNS_ENV, str(app_runs))
@@ -49,6 +55,100 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((size[1], size[0]) + ((3,) if mode == "RGB" else ()), 200, np.uint8), mode).save(buf, "PNG")
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ shared pictures and metrics
+def test_a_labelled_grid_draws_its_row_and_column_labels_beside_the_images():
+    from vaelab.viz import grid_image, labelled_grid
+
+    images = torch.ones(4, 1, 8, 8)  # white images on a white background: any dark pixel is a label
+    plain = np.asarray(grid_image(images, 2, 4))
+    grid = np.asarray(labelled_grid(images, 2, 4, rows=["original", "reconstruction"], columns=["-3", "3"]))
+    assert grid.shape[1] > plain.shape[1] + 40 and grid.shape[0] > plain.shape[0] + 10  # room for the labels
+    left, top = grid.shape[1] - plain.shape[1], grid.shape[0] - plain.shape[0]
+    assert (grid[top:, :left] < 128).any() and (grid[:top, left:] < 128).any()  # text left of rows, above columns
+    assert (grid[top:, left:] == plain).all()  # the images themselves untouched
+
+
+def test_a_figure_for_the_app_is_drawn_at_its_shown_width_with_no_text_under_ten_pixels():
+    from matplotlib.figure import Figure
+
+    from vaelab.app import ui
+
+    fig = Figure(figsize=(17.2, 3.6))  # as wide as four curve panels
+    ax = fig.subplots()
+    ax.set_title("tiny", fontsize=5)
+    ax.set_xticks([0, 1], ["a", "b"], fontsize=6)
+    image = Image.open(io.BytesIO(ui.figure_png(fig, 600)))
+    assert image.width == 600  # shown 1:1, a point is FIGURE_DPI / 72 pixels
+    sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")) if t.get_text()]
+    assert min(sizes) * ui.FIGURE_DPI / 72 >= 10
+
+
+def test_metrics_carry_their_measures_heading_and_explanation(runs):
+
+    at = open_page("vq")
+    shown = {m.label: m for m in at.metric}
+    for key in ("perplexity", "codes_used", "dead_codes", "psnr", "ssim"):
+        assert measure(key).heading in shown, key
+        assert shown[measure(key).heading].help.startswith(measure(key).help), key
+    assert "↑" in measure("psnr").heading  # which way is better, in the label
+
+
+@pytest.fixture
+def grids(monkeypatch):
+    """Every grid the pages draw: (images, rows, columns) of each ``labelled_grid`` call."""
+    from vaelab.app import ui
+
+    drawn = []
+    draw = ui.labelled_grid
+    monkeypatch.setattr(ui, "labelled_grid", lambda images, nrow, scale, rows=None, columns=None:
+                        drawn.append((images, rows, columns)) or draw(images, nrow, scale, rows, columns))
+    return drawn
+
+
+@pytest.mark.parametrize("page, query, labels", [
+    ("explore", {"run": "vae", "view": "reconstructions"}, ["original", "reconstruction"]),
+    ("explore", {"run": "vae", "view": "traversal"}, ["z"]),
+    ("explore", {"run": "vae", "view": "interpolation"}, ["image 0", "image 1"]),
+    ("vq", {"run": "vq"}, ["original", "reconstruction"]),
+    ("anomaly", {"run": "vae"}, ["most", "least", "1", "16"]),
+    ("impute", {"run": "vae"}, ["masked", "completion 1", "truth"]),
+    ("arithmetic", {"run": "vae"}, ["image 0", "s=0", "a - b + c"])])
+def test_grids_are_labelled_and_every_picture_has_a_download(runs, grids, page, query, labels):
+    at = open_page(page, **query)
+    drawn = " ".join(label for _, rows, columns in grids for label in (rows or []) + (columns or []))
+    assert all(label in drawn for label in labels), drawn
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert sum(label.startswith("download the") for label in downloads) == len(image_urls(at))  # one per picture
+    if page in ("explore", "vq") and query.get("view", "reconstructions") == "reconstructions":
+        images, rows, _ = grids[0]
+        originals = images.unflatten(0, (len(rows), -1))[0::2]  # the rows labelled "original"
+        assert ((originals > 0.01) & (originals < 0.99)).any()  # grey images as the dataset holds them, not draws
+    if page == "explore":
+        assert "download eval.json" in downloads
+
+
+def test_the_server_loads_what_the_pages_import_before_it_answers(tmp_path, monkeypatch):
+    """`vaelab app` runs Streamlit from vaelab.app.serve, which imports torch, the pages' shared module and the
+    tables' pyarrow first: the first visitor does not wait for them (README: first load)."""
+    import subprocess
+    import sys
+
+    from vaelab import access
+    from vaelab.cli import main
+
+    argv = []
+    monkeypatch.setattr(os, "execv", lambda exe, args: argv.extend(args))
+    for name in (access.RUNS_ENV, access.HOSTS_ENV, access.TOKEN_ENV):  # what `vaelab app` sets, restored after
+        monkeypatch.setenv(name, "")
+    main(["app", "--runs", str(tmp_path)])
+    assert argv[1:4] == ["-m", "vaelab.app.serve", "run"]
+    probe = ("import sys, runpy, streamlit.web.cli as cli; cli.main = lambda: print(sys.argv[0], [m for m in "
+             "('torch', 'vaelab.app.ui', 'pyarrow') if m in sys.modules]); runpy.run_module('vaelab.app.serve', "
+             "run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", probe, "run", "app.py"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split("\n")[0] == "streamlit ['torch', 'vaelab.app.ui', 'pyarrow']", out.stderr[-2000:]
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -226,10 +326,11 @@ def test_explore_traversal_slider_changes_only_the_decoded_image(runs):
     at = open_page("explore", run="vae", view="traversal")
     sliders = [s for s in at.slider if s.label.startswith("z")]
     assert len(sliders) == 4 and all("KL" in s.label for s in sliders)
-    before = image_urls(at)
+    before = captioned(at)
     sliders[0].set_value(2.5).run()
-    after = image_urls(at)
-    assert after[0] == before[0] and after[1] != before[1]  # the image stays; the decoded one changes
+    after = captioned(at)
+    assert after["the image"] == before["the image"]  # the image stays; the decoded one changes
+    assert after["decoded from the sliders"] != before["decoded from the sliders"]
 
 
 @pytest.mark.parametrize("view", ["samples", "reconstructions", "interpolation", "latent space"])
@@ -286,7 +387,7 @@ def test_explore_upload_errors_are_clear(runs):
     at = open_page("explore", run="vae", view="traversal")
     widget(at.radio, "start from").set_value("uploaded image").run()
     at.file_uploader[0].upload("digit.png", png((8, 8), "RGB"), "image/png").run()
-    assert not at.error and at.image[0].captions == ["the image"]
+    assert not at.error and "the image" in captioned(at)
 
 
 def test_upload_converts_colour_to_the_models_channels():
@@ -320,7 +421,7 @@ def test_compare_page_tables_two_runs_and_places_them_on_rate_distortion(runs):
     kl = json.loads((runs / "beta4" / "eval.json").read_text())["kl"]
     assert rows["KL (nats)"]["beta4"] == f"{kl:.4g}"
     captions = [c for image in at.image for c in image.captions]
-    assert len(captions) == 4 and captions[2].startswith("vae: dims") and captions[3].startswith("beta4: dims")
+    assert len(captions) == 4 and captions[2].startswith("vae: each row") and captions[3].startswith("beta4: each row")
 
 
 def test_compare_page_groups_runs_by_dataset_and_likelihood_and_warns(runs):
@@ -465,8 +566,8 @@ def test_vq_page_shows_codebook_use_and_offers_a_prior(runs):
     test = load_run_data(cfg).test
     expected = evaluate(model, test.take(torch.arange(min(1000, len(test)))))
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["perplexity"] == f"{expected['perplexity']:.1f}"
-    assert metrics["codes used"] == f"{expected['codes_used']:.0%}"
+    assert metrics["codebook perplexity ↑"] == f"{expected['perplexity']:.1f}"
+    assert metrics["codes used (fraction) ↑"] == f"{expected['codes_used']:.0%}"
     assert len(image_urls(at)) == 3  # usage histogram, code maps, reconstructions
     assert "no code prior yet" in at.info[0].value and widget(at.button, "Train a code prior")
 
@@ -499,8 +600,8 @@ def test_disentanglement_page_tables_the_metrics(runs):
     table = at.dataframe[0].value
     result = json.loads((runs / "sprites" / "disentanglement.json").read_text())
     scores = {(m, k): v for m, k, v in zip(table["metric"], table["score"], table["value"])}
-    assert set(scores) == {("mig", "mig"), ("sap", "sap")}
-    assert float(scores["mig", "mig"]) == pytest.approx(result["mig"]["mig"], abs=1e-4)
+    assert set(scores) == {("MIG", "mig"), ("SAP", "sap")}
+    assert float(scores["MIG", "mig"]) == pytest.approx(result["mig"]["mig"], abs=1e-4)
     assert len(image_urls(at)) == 2  # mutual information, KL per dimension
 
 
@@ -561,26 +662,20 @@ def test_sweep_page_shows_the_table_the_plots_and_a_run(tmp_path, monkeypatch):
     assert not at.exception
     assert any("explore?run=beta/runs/kl.beta%3D50_seed%3D0" in m.value for m in at.markdown)
 # ------------------------------------------------------------------------------------------- beta study
-def test_beta_study_page_shows_each_run_and_their_traversals_in_one_labelled_grid(runs, monkeypatch):
-    import vaelab.viz.labelled
-
-    grids = []
-    draw = vaelab.viz.labelled.labelled_grid_figure
-    monkeypatch.setattr(vaelab.viz.labelled, "labelled_grid_figure",
-                        lambda images, rows, columns, **k: grids.append((images, rows, columns, k)) or draw(
-                            images, rows, columns, **k))
+def test_beta_study_page_shows_each_run_and_their_traversals_in_one_labelled_grid(runs, grids):
     at = open_page("beta", study="betas")
     assert [p.proto.text for p in at.get("progress")] == [f"β = {b}: trained and evaluated" for b in (1, 8)]
     table = at.dataframe[0].value
     assert list(table["β"]) == [1, 8] and list(table["run"]) == ["runs/kl.beta=1_seed=0", "runs/kl.beta=8_seed=0"]
     rows = {r["run"]: r for r in json.loads((runs / "betas" / "sweep.json").read_text())["rows"]}
     assert list(table["nelbo"]) == [rows[r]["nelbo"] for r in table["run"]]
-    ((images, labels, columns, options),) = grids  # one grid for every run: 3 dimensions each, the image + 7 values
-    assert images.shape == (6, 8, 1, 8, 8) and options["breaks"] == [3]
+    ((images, labels, columns),) = grids  # one grid for every run: 3 dimensions each, the image + 7 values
+    assert images.shape == (6 * 8, 1, 8, 8)
     assert [label.split("  ")[0] for label in labels] == ["β=1"] * 3 + ["β=8"] * 3
     assert all(label.split("  ")[1].startswith("z") and "(KL " in label for label in labels)
     assert columns == ["image", "-3.0", "-2.0", "-1.0", "+0.0", "+1.0", "+2.0", "+3.0"]
     assert len(at.image) == 2  # the grid and the rate-distortion points
+    assert len(at.get("download_button")) >= 2  # each downloadable
     assert any("no ground-truth factors" in c.value for c in at.caption)  # digits: no MIG or DCI
     (button,) = [b for b in at.button if b.label == "Compare with plain VAE"]  # beta 8 has one; beta 1 is plain
     button.click().run()  # the plain VAE of beta 8 is the study's beta-1 run: found, nothing trains
@@ -664,14 +759,16 @@ def test_anomaly_page_tables_the_scores_of_held_out_classes(runs):
     table = at.dataframe[0].value
     assert list(table["score"])[:3] == ["reconstruction error (per pixel)", "negative ELBO (nats)",
                                         "NLL, importance sampled (nats)"]
-    assert table["ROC-AUC ↑"].between(0, 1).all()
+    assert table["roc_auc"].between(0, 1).all()
+    columns = json.loads(at.dataframe[0].proto.columns)  # each metric column headed by its measure, explained
+    assert columns["roc_auc"]["label"] == "ROC-AUC ↑" and columns["roc_auc"]["help"] == measure("roc_auc").help
     assert "classes [9]" in at.caption[0].value
-    assert len(image_urls(at)) == 4  # histograms, ROC, the most and the least anomalous
+    assert len(image_urls(at)) == 3  # histograms, ROC, the most and the least anomalous in one grid
 
 
 def test_imputation_page_compares_with_mean_imputation(runs):
     at = open_page("impute", run="vae")
     table = at.dataframe[0].value
     assert list(table["imputation"]) == ["model", "mean"]
-    assert table["imputation accuracy (fraction) ↑"].between(0, 1).all()
+    assert table["impute_accuracy"].between(0, 1).all()
     assert len(image_urls(at)) == 1

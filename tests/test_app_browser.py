@@ -24,7 +24,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 # As root in a container, with this machine's closed network: no sandbox, no background connections.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
-PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=traversal": "Explore",
+PAGES = {"": "vaelab runs", "train": "Train", "explore?run=vae&view=reconstructions": "Explore",
+         "explore?run=vae&view=traversal": "Explore",
          "compare": "Compare", "vq?run=vq": "VQ-VAE", "disentanglement?run=sprites": "Disentanglement",
          "arithmetic?run=vae": "Latent arithmetic",
          "beta?study=betas": "β study", "sweep": "Sweep", "anomaly?run=vae": "Anomaly detection",
@@ -101,7 +102,8 @@ def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser,
             assert page.get_by_text("trained and evaluated").count() == 2
             page.locator("[data-testid=stImage]").first.scroll_into_view_if_needed()
             shoot(page, tmp_path, "beta-grid")
-        shoot(page, tmp_path, path.split("?")[0] or "runs")
+        pictures_readable(page, path)
+        shoot(page, tmp_path, re.sub(r"\W+", "-", path) or "runs")
 
     page.goto(f"{url}/explore?run=vae&view=traversal")
     decoded = page.locator("[data-testid=stImage]").filter(has_text="decoded from the sliders").locator("img")
@@ -120,9 +122,41 @@ def test_every_page_opens_and_a_traversal_slider_changes_the_image(app, browser,
     assert float(slider.get_attribute("aria-valuetext")) == pytest.approx(value + 0.5)
     assert decoded.get_attribute("src") != before
     shoot(page, tmp_path, "explore-moved")
+    image = decoded.bounding_box()  # large, and beside its sliders
+    sliders = [page.get_by_role("slider").nth(i).bounding_box() for i in range(1, page.get_by_role("slider").count())]
+    assert image["width"] >= 280 and image["height"] >= 280
+    assert image["x"] >= max(s["x"] + s["width"] for s in sliders)  # to their right
+    assert image["y"] < sliders[-1]["y"] and image["y"] + image["height"] > sliders[0]["y"]  # at their height
 
 
-def test_train_page_trains_a_run_that_survives_a_reload(app, browser, tmp_path):
+def pictures_readable(page, path: str) -> None:
+    """Figures and grids are drawn at the width they are shown (figures at 100 dpi with text >= 8 pt, grid labels
+    13 px: >= 10 px on screen), not scaled down by the browser, and each can be downloaded."""
+    sizes = page.locator("[data-testid=stImage] img").evaluate_all(
+        "imgs => imgs.filter(i => i.checkVisibility()).map(i => [i.naturalWidth, i.getBoundingClientRect().width])")
+    for natural, shown in sizes:
+        assert shown >= 0.9 * natural, (path, natural, shown)
+    assert page.locator("[data-testid=stDownloadButton]").count() >= len(sizes), path
+
+
+def panel_samples(page, name: str) -> list:
+    """The Train page's jobs panel sampled every 50 ms for 5 s (several refreshes): whether the job's heading is
+    the element first seen (not a new one), how many Stop buttons a visitor sees, whether the heading is faded."""
+    page.get_by_role("heading", name=name).first.evaluate("h => h.dataset.seen = 'yes'")
+    return page.evaluate("""name => new Promise(done => {
+        const out = [];
+        const timer = setInterval(() => {
+            const h = [...document.querySelectorAll('h3')].find(e => e.textContent.trim().startsWith(name));
+            const stops = [...document.querySelectorAll('button')].filter(b => b.textContent.trim() === 'Stop' &&
+                b.checkVisibility({opacityProperty: true, visibilityProperty: true}));
+            const faded = h && getComputedStyle(h.closest('[data-testid=stElementContainer]')).opacity !== '1';
+            out.push([h ? (h.dataset.seen || 'new') : 'none', stops.length, faded ? 'faded' : 'clear']);
+            if (out.length >= 100) { clearInterval(timer); done(out); }
+        }, 50);
+    })""", name)
+
+
+def test_train_page_trains_and_stops_a_run_that_survives_a_reload(app, browser, tmp_path):
     url, runs = app
     page = browser.new_page(viewport={"width": 1400, "height": 1200})
     page.goto(f"{url}/train")
@@ -132,7 +166,7 @@ def test_train_page_trains_a_run_that_survives_a_reload(app, browser, tmp_path):
     page.get_by_role("option", name="digits", exact=True).click()
     settle(page)
     epochs = page.get_by_role("spinbutton", name="epochs")
-    epochs.fill("2")
+    epochs.fill("10000")
     epochs.press("Enter")
     name = page.get_by_role("textbox", name="run name")
     name.fill("from-the-browser")
@@ -140,11 +174,16 @@ def test_train_page_trains_a_run_that_survives_a_reload(app, browser, tmp_path):
     settle(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started training from-the-browser").wait_for(timeout=60_000)
-    page.get_by_text("finished: step").wait_for(timeout=240_000)
-    shoot(page, tmp_path, "train-finished")
+    page.get_by_text("running: step").wait_for(timeout=120_000)
+    samples = panel_samples(page, "from-the-browser")  # one Stop, the panel never blinks nor is replaced
+    assert all(s == ["yes", 1, "clear"] for s in samples), [s for s in samples if s != ["yes", 1, "clear"]][:5]
+    shoot(page, tmp_path, "train-running")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped: step").wait_for(timeout=120_000)
+    assert page.get_by_role("button", name="Stop").count() == 0 and page.get_by_role("button", name="Resume")
 
     page.reload()  # the job's state lives in the run directory, not in the page
-    page.get_by_text("finished: step").wait_for(timeout=120_000)
+    page.get_by_text("stopped: step").wait_for(timeout=120_000)
     assert (runs / "from-the-browser" / "checkpoints" / "best.safetensors").exists()
     assert (runs / "from-the-browser" / "jobs" / "train.json").exists()
 
@@ -196,3 +235,4 @@ def test_the_explore_view_radio_takes_every_click(app, browser):
         views.get_by_text(view, exact=True).click()
         settle(page)
         assert views.get_by_role("radio", name=view).is_checked(), view
+

@@ -555,7 +555,7 @@ def cmd_app(args) -> None:
     os.environ[access.TOKEN_ENV] = token
     if args.max_jobs:
         os.environ[access.MAX_JOBS_ENV] = str(args.max_jobs)
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.address",
+    os.execv(sys.executable, [sys.executable, "-m", "vaelab.app.serve", "run", str(APP_SCRIPT), "--server.address",
                               args.host, "--server.port", str(args.port), "--server.headless", "true",
                               *[a for h in hosts for a in ("--server.allowedHosts", h)],
                               "--server.enableCORS", "true", "--server.enableXsrfProtection", "true",

@@ -37,7 +37,15 @@ class Measure:
         return f"{self.about}.{way}"
 
 
-MEASURES: dict[str, Measure] = {m.key: m for m in [
+def _by_key(measures: list[Measure]) -> dict[str, Measure]:
+    keys = [m.key for m in measures]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:  # a dict would keep the later entry without a word
+        raise ValueError(f"measures listed twice: {', '.join(twice)}")
+    return dict(zip(keys, measures))
+
+
+MEASURES: dict[str, Measure] = _by_key([
     Measure("n", "examples", "", None, "Examples evaluated"),
     Measure("loss", "training loss", "", "lower", "What training minimizes: the objective's loss per example"),
     Measure("nelbo", "negative ELBO", "nats", "lower",
@@ -75,12 +83,6 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "(M2, Kingma et al. 2014)"),
     Measure("collapsed_dims", "collapsed dimensions", "", "lower",
             "Latent dimensions whose KL is below 0.01 nats: posteriors equal to the prior, unused by the decoder"),
-    Measure("mig", "MIG", "", "higher",
-            "Mutual information gap (Chen et al. 2018): per ground-truth factor, the gap between the two latent "
-            "dimensions most informative about it, over its entropy, averaged over factors; 0 to 1"),
-    Measure("dci", "DCI disentanglement", "", "higher",
-            "Disentanglement of Eastwood & Williams 2018: one minus the entropy of each latent dimension's "
-            "importance for predicting the factors, weighted by importance; 0 to 1"),
     Measure("perplexity", "codebook perplexity", "", "higher",
             "exp(entropy of the codes' use): how many codes are effectively used"),
     Measure("codes_used", "codes used", "fraction", "higher", "The fraction of the codebook that the data use"),
@@ -130,6 +132,33 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "Mean squared error of the imputed values on the hidden entries only"),
     Measure("impute_accuracy", "imputation accuracy", "fraction", "higher",
             "The share of hidden binary entries imputed right (the imputed mean rounded)"),
+    Measure("beta_vae", "beta-VAE score", "fraction", "higher",
+            "Accuracy of a linear classifier that tells from the mean |z difference| of pairs sharing one factor which "
+            "factor they share (Higgins et al. 2017)"),
+    Measure("factor_vae", "FactorVAE score", "fraction", "higher",
+            "Accuracy of a majority vote that tells the fixed factor from the latent of least normalized variance "
+            "(Kim & Mnih 2018); undefined when no latent is active"),
+    Measure("mig", "MIG", "", "higher",
+            "Mutual information gap: the gap between the two latents most informative about each factor, over the "
+            "factor's entropy, mean over factors (Chen et al. 2018)"),
+    Measure("sap", "SAP", "", "higher",
+            "Separated attribute predictability: the gap between the two latents that best predict each factor, "
+            "mean over factors (Kumar et al. 2018)"),
+    Measure("dci", "DCI disentanglement", "", "higher",
+            "How much each latent captures at most one factor, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("disentanglement", "DCI disentanglement", "", "higher",
+            "How much each latent captures at most one factor, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("completeness", "DCI completeness", "", "higher",
+            "How much each factor is captured by one latent, from a predictor's importance matrix (Eastwood & "
+            "Williams 2018)"),
+    Measure("informativeness", "DCI informativeness", "fraction", "higher",
+            "Test accuracy of the factors predicted from the latents (Eastwood & Williams 2018)"),
+    Measure("modularity", "modularity", "", "higher",
+            "How much each latent depends on one factor only, from their mutual information (Ridgeway & Mozer 2018)"),
+    Measure("explicitness", "explicitness", "", "higher",
+            "ROC-AUC of linear classifiers reading each factor's values from the latents (Ridgeway & Mozer 2018)"),
     Measure("capacity", "KL capacity", "nats", None, "The KL target C of the capacity schedule (Burgess et al. 2018)"),
     Measure("beta", "beta", "", None, "The KL weight at this step"),
     Measure("codebook", "codebook loss", "", "lower", "||sg[z_e] - e||^2 summed over the code grid"),
@@ -147,7 +176,7 @@ MEASURES: dict[str, Measure] = {m.key: m for m in [
             "1/2 ||Dis_l(x) - Dis_l(x~)||^2: VAE-GAN's reconstruction error in the discriminator's features"),
     Measure("gan", "generator loss", "nats", "lower", "VAE-GAN's decoder loss against the image discriminator"),
     Measure("disc_loss", "discriminator loss", "nats", None, "The cross-entropy of the objective's discriminator"),
-]}
+])
 
 
 SAMPLE_QUALITY = ("fid", "kid", "inception_score", "precision", "recall", "density", "coverage")  # in this order

@@ -1,9 +1,11 @@
 """What every page of the app shares: the runs directory, cached models and datasets, the run picker,
-pictures, and errors shown in the page instead of a traceback."""
+pictures (labelled grids, figures at a readable size, each with its download), metrics named and explained by
+:mod:`vaelab.measures`, and errors shown in the page instead of a traceback."""
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import io
 import json
 from contextlib import contextmanager
@@ -22,7 +24,8 @@ from ..eval import evaluate
 from ..registry import UnknownName
 from ..rundir import RunDir, RunDirError
 from ..train import load_run_data
-from ..viz import curves_figure, grid_image
+from ..measures import measure
+from ..viz import curves_figure, labelled_grid
 from . import jobs
 from .gate import log, runs_root  # noqa: F401  (the pages call ui.runs_root())
 from .paths import relative
@@ -132,26 +135,90 @@ def evaluation(info: RunInfo, n: int = 1000) -> dict:
     return _evaluation(str(info.path), info.run.checkpoint("best").stat().st_mtime, n)
 
 
-def show_images(images: torch.Tensor, nrow: int, caption: str | None = None) -> None:
-    """An image grid, small images scaled up (nearest neighbour) to stay crisp."""
-    scale = max(1, round(96 / images.shape[-1]))
-    st.image(grid_image(images, nrow, scale), caption=caption, output_format="PNG")
+WIDTH = 800  # CSS pixels: the main column of a wide page at 1280x800 holds a picture this wide unscaled
+FIGURE_DPI = 100  # pixels per figure inch: a figure shown at its own width draws 10 pt text 13.9 px high
+MIN_PT = 8  # the smallest text of a figure in the app: 11 px at FIGURE_DPI (the issue asks >= 10 px)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _curves_png(path: str, stamp: float) -> bytes | None:
-    fig = curves_figure(RunDir(path).records(), max_panels=4)
-    if fig is None:
-        return None
+def metric(where, key: str, value, fmt: str = "{:.4g}", note: str = "") -> None:
+    """``st.metric`` of an eval.json number: its measure's label, unit and arrow (which way is better), and its
+    explanation as the tooltip (``note`` added to it)."""
+    m = measure(key)
+    shown = fmt.format(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    where.metric(m.heading, shown, help=f"{m.help} {note}".strip())
+
+
+def measure_columns(keys) -> dict:
+    """``column_config`` for a table whose columns are measure keys: each headed by its label, unit and arrow,
+    explained in its tooltip."""
+    return {k: st.column_config.NumberColumn(measure(k).heading, help=measure(k).help) for k in keys}
+
+
+def download(data: bytes, file_name: str, label: str | None = None, where=None) -> None:
+    """A download button for ``data`` saved as ``file_name`` (clicking it does not rerun the page); its key holds
+    the data's hash, so two pictures of one name on a page (a grid per run) each keep their own."""
+    mime = {"png": "image/png", "json": "application/json"}[file_name.rsplit(".", 1)[-1]]
+    key = f"download-{file_name}-{hashlib.sha1(data).hexdigest()[:12]}"
+    (where or st).download_button(label or f"download {file_name}", data, file_name, mime, key=key, on_click="ignore")
+
+
+def png(image) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    image.save(buf, format="PNG")
     return buf.getvalue()
 
 
-def curves_png(info: RunInfo) -> bytes | None:
-    """The run's loss / reconstruction / KL curves per epoch as a PNG, redrawn only when metrics.jsonl grows."""
+def figure_png(fig, width: int = WIDTH) -> bytes:
+    """The figure as a PNG ``width`` pixels wide (its aspect kept), no text under :data:`MIN_PT`: shown at that
+    width, every label is at least 11 px high."""
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(width / FIGURE_DPI, h * width / (w * FIGURE_DPI))
+    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "set_fontsize")):
+        if text.get_fontsize() < MIN_PT:
+            text.set_fontsize(MIN_PT)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=FIGURE_DPI)
+    return buf.getvalue()
+
+
+def show_figure(fig, name: str, width: int = WIDTH, where=None) -> None:
+    """A matplotlib figure at a readable size (:func:`figure_png`), with a button to download it as ``name``.png."""
+    where = where or st
+    data = figure_png(fig, width)
+    where.image(data, output_format="PNG")
+    download(data, f"{name}.png", "download the figure (PNG)", where)
+
+
+def show_images(images: torch.Tensor, nrow: int, caption: str | None = None, rows: list[str] | None = None,
+                columns: list[str] | None = None, name: str = "images", width: int = WIDTH, where=None) -> None:
+    """An image grid, labelled in the picture (``rows``: a label left of each row, ``columns``: above each column),
+    small images scaled up (nearest neighbour) to fill about ``width`` pixels, with a button to download it as a
+    PNG."""
+    where = where or st
+    cell = images.shape[-1] + 2  # an image and its padding
+    scale = max(1, (width - (100 if rows else 0)) // (min(nrow, len(images)) * cell + 2))  # + the last padding
+    data = png(labelled_grid(images, nrow, scale, rows, columns))
+    where.image(data, caption=caption, output_format="PNG")
+    download(data, f"{name}.png", "download the grid (PNG)", where)
+
+
+def eval_download(info: RunInfo, where=None) -> None:
+    """A button to download the run's eval.json, when it has one."""
+    if info.run.eval.exists():
+        download(info.run.eval.read_bytes(), f"{info.name}-eval.json", "download eval.json", where)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _curves_png(path: str, stamp: float, width: int) -> bytes | None:
+    fig = curves_figure(RunDir(path).records(), max_panels=4)
+    return None if fig is None else figure_png(fig, width)
+
+
+def curves_png(info: RunInfo, width: int = WIDTH) -> bytes | None:
+    """The run's loss / reconstruction / KL curves per epoch as a PNG ``width`` pixels wide, redrawn only when
+    metrics.jsonl grows."""
     metrics = info.run.metrics
-    return _curves_png(str(info.path), metrics.stat().st_mtime) if metrics.exists() else None
+    return _curves_png(str(info.path), metrics.stat().st_mtime, width) if metrics.exists() else None
 
 
 def open_compare(names: list[str]) -> None:

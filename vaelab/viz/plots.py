@@ -152,11 +152,16 @@ def rate_distortion_figure(points: dict[str, tuple[float, float]], colour: dict[
 
 def score_histograms_figure(normal: dict[str, np.ndarray], anomalous: dict[str, np.ndarray],
                             metrics: dict[str, dict[str, float]]) -> Figure:
-    """One panel per anomaly score: histograms of the normal and the anomalous examples' scores, the ROC-AUC in
-    the title."""
+    """One panel per anomaly score, two abreast: histograms of the normal and the anomalous examples' scores, the
+    ROC-AUC in the title."""
     keys = list(normal)
-    fig = Figure(figsize=(3.6 * len(keys), 3.2), layout="tight")
-    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
+    columns = min(2, len(keys))
+    rows = -(-len(keys) // columns)
+    fig = Figure(figsize=(3.6 * columns, 3.0 * rows), layout="tight")
+    panels = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in panels[len(keys):]:
+        ax.set_axis_off()
+    for ax, key in zip(panels, keys):
         both = np.r_[normal[key], anomalous[key]]
         bins = np.linspace(*np.percentile(both, [0.5, 99.5]), 50)
         ax.hist(normal[key], bins, alpha=0.6, density=True, label="normal")

@@ -3,6 +3,7 @@ separates its normal test examples from anomalies (held-out classes or another d
 95% TPR, histograms, ROC curves, the most and least anomalous images (:mod:`vaelab.studies.anomaly`)."""
 import pandas as pd
 import streamlit as st
+import torch
 
 from vaelab.app import ui
 from vaelab.data import DATASETS
@@ -31,14 +32,17 @@ k = st.sidebar.select_slider("importance samples", [10, 20, 50, 100], 20)
 with ui.errors_shown():
     found = study(str(info.path), info.run.checkpoint("best").stat().st_mtime, anomalous, holdout or None, n, k)
 st.caption(f"normal: {found.normal} · anomalous: {found.anomalous}")
-table = pd.DataFrame([{"score": MEASURES[key].title, **{MEASURES[m].heading: row[m] for m in row}}
-                      for key, row in found.metrics.items()])
-st.dataframe(table, hide_index=True)
+table = pd.DataFrame([{"score": MEASURES[key].title, **row} for key, row in found.metrics.items()])
+st.dataframe(table, hide_index=True, column_config={
+    "score": st.column_config.TextColumn("score", help="; ".join(f"{MEASURES[k].title}: {MEASURES[k].help}"
+                                                                 for k in found.metrics)),
+    **ui.measure_columns(next(iter(found.metrics.values())))})
 figures = found.figures()
-left, right = st.columns([2, 1])
-left.pyplot(figures["histograms"])
-right.pyplot(figures["roc"])
+left, right = st.columns([3, 2])
+ui.show_figure(figures["histograms"], f"{info.name}-anomaly-scores", width=460, where=left)
+ui.show_figure(figures["roc"], f"{info.name}-roc", width=300, where=right)
 best = st.selectbox("images ranked by", list(found.metrics), format_func=lambda key: MEASURES[key].label)
 most, least = found.extremes(best, 16)
-ui.show_images(most, 16, caption="the most anomalous")
-ui.show_images(least, 16, caption="the least anomalous")
+ui.show_images(torch.cat([most, least]), 16, rows=["most", "least"], columns=[str(r) for r in range(1, 17)],
+               caption=f"the 16 most and the 16 least anomalous images by {MEASURES[best].label} (columns: rank), as "
+                       "the dataset holds them", name=f"{info.name}-anomaly-extremes")

@@ -25,16 +25,18 @@ left, right = st.columns([1, 2])
 attribute = left.selectbox("attribute", study.names)
 strength = left.slider("strength", -3.0, 3.0, 2.0, 0.1)
 n = int(left.number_input("images", 1, 16, 6))
-images, nrow = study.add(attribute, torch.linspace(0, strength, STEPS), torch.arange(min(n, len(study.z))))
-with right:
-    ui.show_images(images, nrow, f"each row: a test image, then its code + s x v({attribute}) for s from 0 to "
-                                 f"{strength:g}")
+strengths = torch.linspace(0, strength, STEPS)
+index = torch.arange(min(n, len(study.z)))
+images, nrow = study.add(attribute, strengths, index)
+ui.show_images(images, nrow, f"each row: a test image, then its code + s x v({attribute}), s above each column",
+               rows=[f"image {i}" for i in index.tolist()],
+               columns=["image", *(f"s={s:.2g}" for s in strengths.tolist())],
+               name=f"{info.name}-arithmetic", width=500, where=right)
 
 st.subheader("Analogy")
 a, b, c = st.columns(3)
 tokens = (a.text_input("a", study.names[-1]), b.text_input("minus b", "img:0"), c.text_input("plus c", study.names[0]))
 with ui.errors_shown(stop=False):
     images, nrow = study.analogy(*tokens)
-    ui.show_images(images, nrow, f"{tokens[0]}, {tokens[1]}, {tokens[2]}, then {tokens[0]} - {tokens[1]} + "
-                                 f"{tokens[2]} (attribute names: their examples' mean code; img:N: the N-th test "
-                                 f"image)")
+    ui.show_images(images, nrow, "attribute names: their examples' mean code, decoded; img:N: the N-th test image's "
+                   "code, decoded", columns=["a", "b", "c", "a - b + c"], name=f"{info.name}-analogy", width=480)

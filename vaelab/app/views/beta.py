@@ -18,7 +18,6 @@ from vaelab.measures import measure
 from vaelab.studies import read_spec, sweep_table
 from vaelab.studies.sweep import SPEC_FILE, run_path
 from vaelab.viz import dims_by_kl, rate_distortion_figure, traversal
-from vaelab.viz.labelled import labelled_grid_figure
 from vaelab.viz.study import tradeoff_figure
 
 BETA = "kl.beta"
@@ -103,6 +102,7 @@ if wanted and wanted not in labels:  # just started: the job writes its spec in 
 study = st.selectbox("study", labels, index=labels.index(wanted) if wanted in labels else 0)
 st.query_params["study"] = study
 out = root / study
+tag = study.replace("/", "-")  # in the names of downloaded files
 
 
 def run_states(spec) -> list[tuple[str, float, str]]:
@@ -179,7 +179,7 @@ index = a.number_input("test image", 0, 9999, 0)
 latent_dim = int(spec.base().model.latent_dim)
 per_run = b.slider("dimensions per β (most KL first)", 1, latent_dim, min(3, latent_dim)) if latent_dim > 1 else 1
 count = c.select_slider("values per dimension", [5, 7, 9, 11], 7)
-blocks, row_labels, breaks = [], [], []
+blocks, row_labels = [], []
 with ui.errors_shown():
     for r in first:
         info = run_info(root, out / r["run"])
@@ -191,23 +191,22 @@ with ui.errors_shown():
         images, _ = traversal(model, part.x, None, dims, count, 3.0)  # [dims * count, C, H, W]
         original = part.images.expand(len(dims), *part.images.shape[1:])[:, None]
         blocks.append(torch.cat([original, images.unflatten(0, (len(dims), count))], 1))  # [dims, 1 + count, ...]
-        breaks += [len(row_labels)] if row_labels else []
         kl = evaluation.get("kl_per_dim")
         row_labels += [f"β={r[BETA]:g}  z{d}" + (f" (KL {kl[d]:.2f})" if kl else "") for d in dims]
 values = [f"{v:+.1f}" for v in torch.linspace(-3, 3, count).tolist()]
-st.pyplot(labelled_grid_figure(torch.cat(blocks), row_labels, ["image", *values], breaks=breaks,
-                               title=f"traversals of test image {index}"))
-st.caption("each row sets one latent dimension (each β's dimensions of most KL) to the column's value, in prior "
-           "standard deviations, the others at the image's posterior mean; the first column is the image")
+ui.show_images(torch.cat(blocks).flatten(0, 1), 1 + count, rows=row_labels, columns=["image", *values],
+               name=f"{tag}-traversals", caption=f"traversals of test image {index}: each row sets one latent "
+               "dimension (each β's dimensions of most KL) to the column's value, in prior standard deviations, the "
+               "others at the image's posterior mean; the first column is the image")
 
 left, right = st.columns(2)
 points = {f"β = {r[BETA]:g}" + (f" seed {r['seed']}" if spec.seeds > 1 else ""): (r["kl"], r["recon"]) for r in rows
           if "kl" in r and "recon" in r}
 if points:
-    left.pyplot(rate_distortion_figure(points, legend=True))
+    ui.show_figure(rate_distortion_figure(points, legend=True), f"{tag}-rate-distortion", width=400, where=left)
 scores = [k for k in ("mig", "dci") if k in rows[0]]
 if scores:
-    right.pyplot(tradeoff_figure(rows, "recon", scores, BETA))
+    ui.show_figure(tradeoff_figure(rows, "recon", scores, BETA), f"{tag}-disentanglement", width=400, where=right)
 elif spec.base().data.name not in FACTOR_DATASETS:
     right.caption(f"{spec.base().data.name} has no ground-truth factors: MIG and DCI need a dataset that has them "
                   f"(dsprites-procedural, dsprites, 3dshapes)")

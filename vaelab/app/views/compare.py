@@ -98,7 +98,7 @@ for r in selected:
         net = quality["features"]
         table.setdefault("sample-quality features", {})[r.name] = f"{net['name']} ({net['sha256'][:12]})"
 st.table([{"": title, **{r.name: str(row.get(r.name, "")) for r in selected}} for title, row in table.items()])
-shown = [key for key in SAMPLE_QUALITY if MEASURES[key].heading in table]
+shown = [key for key in SHOWN if MEASURES[key].heading in table]  # each row explained below the table
 if shown:
     st.caption("  \n".join(f"**{MEASURES[key].heading}**: {MEASURES[key].help}" for key in shown) + "  \nSample "
                "quality compares only between runs scored with the same feature network (`vaelab eval DIR "
@@ -108,14 +108,14 @@ st.subheader("rate and distortion")
 points = {r.name: (r.eval()["kl"], r.eval()["recon"]) for r in selected
           if (r.eval() or {}).get("kl") is not None and "recon" in r.eval()}  # an autoencoder has no recon in nats
 if points:
-    st.columns(2)[0].pyplot(rate_distortion_figure(points, legend=True))
+    ui.show_figure(rate_distortion_figure(points, legend=True), "rate-distortion", width=400, where=st.columns(2)[0])
 else:
     st.caption("evaluate VAE runs to place them here")
 
 st.subheader("training curves")
 curves = runs_curves_figure({r.name: r.run.records() for r in selected})
 if curves is not None:
-    st.pyplot(curves)
+    ui.show_figure(curves, "training-curves")
     st.caption("every chosen run on one plot per quantity, a colour each: " + ", ".join(r.name for r in selected))
 
 vaes = [r for r in selected if r.can("traverse")]
@@ -132,4 +132,6 @@ if vaes:
             y = None if test.y is None else test.y[i:i + 1]
             dims = dims_by_kl(ui.evaluation(r), rows)
             x = test.batch(torch.tensor([i]))  # one image, not the whole split as float
-            ui.show_images(*traversal(model, x, y, dims, 9, 3.0), caption=f"{r.name}: dims {dims}")
+            images, nrow = traversal(model, x, y, dims, 9, 3.0)
+            ui.show_images(images, nrow, caption=f"{r.name}: each row one dimension, -3 to 3 prior sd",
+                           rows=[f"z{d}" for d in dims], name=f"{r.name}-traversal", width=400)

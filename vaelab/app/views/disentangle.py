@@ -4,6 +4,7 @@ import streamlit as st
 
 from vaelab.app import jobs, ui
 from vaelab.data.factors import FACTOR_DATASETS
+from vaelab.measures import measure
 from vaelab.viz import kl_per_dim_figure, mi_matrix_figure
 
 st.title("Disentanglement")
@@ -41,19 +42,34 @@ def undefined(name: str, r: dict) -> str | None:
     return None
 
 
-rows = [{"metric": name, "score": k, "value": "—" if why else f"{v:.4f}", "note": why or "",
+HEADLINE = {"beta_vae": ("beta_vae", "eval_accuracy"), "factor_vae": ("factor_vae", "eval_accuracy"),
+            "mig": ("mig", "mig"), "sap": ("sap", "sap"), "dci": ("disentanglement", "disentanglement"),
+            "modularity_explicitness": ("modularity", "modularity")}  # metric -> (its measure, its headline score)
+computed = [name for name in HEADLINE if isinstance(result.get(name), dict)]
+st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
+columns = st.columns(3)  # three abreast: a label keeps its unit and arrow in view
+for i, name in enumerate(computed):
+    (key, score), why = HEADLINE[name], undefined(name, result[name])
+    ui.metric(columns[i % 3], key, "—" if why else result[name][score], "{:.3f}", f"Now {why}." if why else "")
+rows = [{"metric": measure(name).label, "score": k, "value": "—" if why else f"{v:.4f}", "note": why or "",
          "seconds": round(r["seconds"], 1)}
         for name, r in result.items() if isinstance(r, dict) and "protocol" in r
         for why in [undefined(name, r)]
         for k, v in r.items() if isinstance(v, float) and k != "seconds"]
-st.caption(f"on {result.get('dataset')}, seed {result.get('seed')}")
-st.dataframe(rows, hide_index=True)
+st.dataframe(rows, hide_index=True, column_config={
+    "metric": st.column_config.TextColumn("metric", help="; ".join(f"{measure(n).label}: {measure(n).help}"
+                                                                   for n in computed)),
+    "value": st.column_config.TextColumn("value ↑", help="every score here: higher is better")})
+ui.download((info.path / "disentanglement.json").read_bytes(), f"{info.name}-disentanglement.json",
+            "download disentanglement.json")
+ui.eval_download(info)
 left, right = st.columns(2)
 mig = result["mig"]
-left.pyplot(mi_matrix_figure(mig["mutual_information"], mig["factor_names"]))
+ui.show_figure(mi_matrix_figure(mig["mutual_information"], mig["factor_names"]), f"{info.name}-mutual-information",
+               width=400, where=left)
 with ui.errors_shown(stop=False):
     kl = ui.evaluation(info)["kl_per_dim"]
     if kl:
-        right.pyplot(kl_per_dim_figure(kl))
+        ui.show_figure(kl_per_dim_figure(kl), f"{info.name}-kl-per-dim", width=400, where=right)
 with st.expander("protocols (sizes and constants of Locatello et al. 2019 unless changed)"):
     st.json({name: r["protocol"] for name, r in result.items() if isinstance(r, dict) and "protocol" in r})

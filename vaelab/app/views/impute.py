@@ -5,7 +5,6 @@ import pandas as pd
 import streamlit as st
 
 from vaelab.app import ui
-from vaelab.measures import MEASURES
 from vaelab.studies.imputation import METHODS, imputation_study
 
 
@@ -27,10 +26,11 @@ completions = st.sidebar.slider("completions per image", 1, 8, 4)
 steps = st.sidebar.select_slider("sweeps", [5, 10, 20, 50, 100], 20)
 with ui.errors_shown():
     found = study(str(info.path), info.run.checkpoint("best").stat().st_mtime, mask, method, n, completions, steps)
-rows = [{"imputation": name, **{MEASURES[key].heading: value for key, value in errors.items()}}
-        for name, errors in found.errors.items()]
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+rows = [{"imputation": name, **errors} for name, errors in found.errors.items()]
+st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=ui.measure_columns(next(iter(found.errors.values()))))
 if "acceptance" in found.extra:
     st.caption(f"Metropolis-Hastings acceptance rate: {found.extra['acceptance']:.3f}")
 images, nrow = found.picture(8)
-ui.show_images(images, nrow, caption="rows: masked input (hidden pixels grey), completions, truth")
+ui.show_images(images, nrow, caption="each column: a test image; the hidden pixels grey in the masked input",
+               rows=["masked", *(f"completion {i + 1}" for i in range(len(images) // nrow - 2)), "truth"],
+               name=f"{info.name}-imputation")

@@ -36,8 +36,9 @@ if not rows:
     st.info("No runs yet: start one on the Train page, or with `vaelab train ... --out "
             f"{root}/NAME`.")
     st.stop()
-columns = {k: st.column_config.NumberColumn(f"{MEASURES[k].label} {MEASURES[k].arrow}", help=MEASURES[k].help)
-           for k in HEADLINE}
+columns = {k: st.column_config.NumberColumn(MEASURES[k].heading, help=MEASURES[k].help) for k in HEADLINE} | {
+    "best val loss": st.column_config.NumberColumn(f"best val {MEASURES['loss'].heading}", help="The lowest "
+                                                   f"validation loss so far. {MEASURES['loss'].help}")}
 st.dataframe(rows, hide_index=True, column_config=columns, height=35 * (len(rows) + 1) + 3)  # every row in view
 for error in errors:
     st.error(error)

@@ -51,7 +51,7 @@ if collapsed:
 
 figures = sweep_figures(rows, keys)
 for name, fig in figures.items():
-    st.pyplot(fig)
+    ui.show_figure(fig, name.removesuffix(".png"))
 
 st.subheader("A run of the sweep")
 run_name = st.selectbox("run", [r["run"] for r in rows])
@@ -59,12 +59,13 @@ row = next(r for r in rows if r["run"] == run_name)
 info = run_info(root, out / run_name)
 st.write({k: row[k] for k in (*keys, "seed", "nelbo", "recon", "kl", "active_units") if k in row})
 left, right = st.columns(2)
-curves = ui.curves_png(info)
+curves = ui.curves_png(info, width=400)
 if curves:
     left.image(curves, caption="training curves")
+    ui.download(curves, f"{run_name}-curves.png", where=left)
 records = info.run.records()
 if records and records[-1].get("val/kl_per_dim"):
-    right.pyplot(kl_per_dim_figure(records[-1]["val/kl_per_dim"]))
+    ui.show_figure(kl_per_dim_figure(records[-1]["val/kl_per_dim"]), f"{run_name}-kl-per-dim", width=400, where=right)
 with ui.errors_shown():
     _, model = ui.load(info)
 if model.family.can("samples") and not model.family.can("code-prior"):

@@ -103,17 +103,23 @@ def job_panel(r) -> None:
     curves = ui.curves_png(r)
     if curves:
         st.image(curves)
+        ui.download(curves, f"{r.name}-curves.png")
 
 
 @st.fragment(run_every=1.0)
 def jobs_view() -> None:
     runs = [r for r in find_runs(root) if r.job.state != "none"][:4]
-    if not runs:
-        st.caption("No training started from the app yet.")
-    for r in runs:
-        job_panel(r)
+    with st.container(key="jobs-panel"):
+        if not runs:
+            st.caption("No training started from the app yet.")
+        for r in runs:
+            job_panel(r)
 
 
 st.divider()
 st.header("Training jobs")
+# The panel refreshes every second: Streamlit fades what a rerun is redrawing and shows its own running indicator
+# (with a "Stop" of the script, a second Stop beside the job's); neither means anything to a visitor here.
+st.html("<style>.st-key-jobs-panel [data-stale=true] {opacity: 1 !important; transition: none !important}"
+        " [data-testid=stStatusWidget] {visibility: hidden}</style>")
 jobs_view()

@@ -27,23 +27,27 @@ with ui.errors_shown():
 K = model.quantizer.num_codes
 n_eval = st.sidebar.select_slider("test images for the codebook statistics", [500, 1000, 2000, 5000], 1000)
 ev = ui.evaluation(info, n_eval)
-a, b, c, d, e = st.columns(5)
-a.metric("perplexity", f"{ev['perplexity']:.1f}", help=f"exp(entropy of code use); at most K = {K}")
-b.metric("codes used", f"{ev['codes_used']:.0%}", help=f"of the {K} codes, on {ev['n']} test images")
-c.metric("dead codes", ev["dead_codes"], help="codes no training batch used lately")
-d.metric("PSNR", f"{ev['psnr']:.2f} dB")
-e.metric("SSIM", f"{ev['ssim']:.3f}")
-st.pyplot(code_usage_figure(ev["code_counts"]))
+a, b, c = st.columns(3)  # three abreast: a label keeps its unit and arrow in view
+ui.metric(a, "perplexity", ev["perplexity"], "{:.1f}", f"At most K = {K}.")
+ui.metric(b, "codes_used", ev["codes_used"], "{:.0%}", f"Of the {K} codes, on {ev['n']} test images.")
+ui.metric(c, "dead_codes", ev["dead_codes"], "{}")
+ui.metric(a, "psnr", ev["psnr"], "{:.2f}")
+ui.metric(b, "ssim", ev["ssim"], "{:.3f}")
+ui.eval_download(info)
+ui.show_figure(code_usage_figure(ev["code_counts"]), f"{info.name}-codebook-usage")
 
 start = st.number_input("first test image", 0, max(0, len(test) - 8), 0)
-x, images = test.x[start:start + 8], test.images[start:start + 8]
+part = test.take(torch.arange(start, min(start + 8, len(test))))  # these rows only, never the whole split as floats
 left, right = st.columns(2)
 with left:
     st.subheader("code maps")
-    st.pyplot(code_maps_figure(images, model.encode(x), K))
+    ui.show_figure(code_maps_figure(part.images, model.encode(part.x), K), f"{info.name}-code-maps", width=400)
 with right:
     st.subheader("reconstructions")
-    ui.show_images(*reconstructions(model, x, nrow=8, images=images), caption="originals above their reconstructions")
+    images, nrow = reconstructions(model, part.x, nrow=8, images=part.images)
+    ui.show_images(images, nrow, caption="the test images as the dataset holds them, above their reconstructions",
+                   rows=["original", "reconstruction"] * (len(images) // (2 * nrow)), name=f"{info.name}-recon",
+                   width=400)
 
 st.subheader("samples from the code prior")
 prior = run_info(info.path, info.path / "prior")
@@ -62,7 +66,8 @@ if prior.trained:
     if args in st.session_state.setdefault("vq-drawn", set()) or st.button(
             "Draw samples", help="the PixelCNN draws the codes position by position: this takes a while"):
         st.session_state["vq-drawn"].add(args)
-        ui.show_images(*_prior_samples(*args), caption=f"{count} samples at temperature {temperature:g}, seed {seed}")
+        ui.show_images(*_prior_samples(*args), caption=f"{count} samples at temperature {temperature:g}, seed {seed}",
+                       name=f"{info.name}-prior-samples")
 else:
     job = jobs.status(info.path, "train-prior")
     st.info("This run has no code prior yet: a gated PixelCNN over its code grids (`vaelab train-prior DIR`).")
