@@ -5,6 +5,7 @@ Screenshots go to the test's folder (and to $VAELAB_SCREENSHOTS when set). Witho
 except under CI (CI=true), where .ci/run installs it and its absence is a failure."""
 import http.client
 import os
+import re
 import shutil
 import socket
 import subprocess
