@@ -65,6 +65,22 @@ class Split:
         """The images as the dataset holds them: ``source`` for a binarized split, else ``x``."""
         return self.x if self.source is None else self.source
 
+    def images_at(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> torch.Tensor:
+        """:attr:`images` at ``index``, batched as :meth:`batch` is."""
+        return self.batch(index, device) if self.source is None else self.source[index].to(device)
+
+    def pixel_mean(self, batch_size: int = 4096) -> torch.Tensor:
+        """The mean image of :attr:`x` [C, H, W] (float32), summed in float64 batch by batch."""
+        total = torch.zeros(self.pixels.shape[1:], dtype=torch.float64)
+        for start in range(0, len(self), batch_size):
+            total += self.batch(slice(start, start + batch_size)).double().sum(0)
+        return (total / len(self)).float()
+
+    def is_binary(self, batch_size: int = 4096) -> bool:
+        """Every value of :attr:`x` is 0 or 1 (checked batch by batch)."""
+        one = 255 if self.eight_bit else 1
+        return all(bool(((part == 0) | (part == one)).all()) for part in self.pixels.split(batch_size))
+
     def take(self, index: torch.Tensor) -> Split:
         """The rows at ``index``, as a new split."""
         pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
