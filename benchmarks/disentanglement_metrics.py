@@ -2,15 +2,21 @@
 on one trained model, per metric.
 
     python benchmarks/disentanglement_metrics.py RUN_DIR [--dataset dsprites-procedural]
+    python benchmarks/disentanglement_metrics.py --render   # ms per image of the procedural renderer by batch size
 
-Without RUN_DIR it trains a small beta-TC-VAE on procedural dSprites first (a few hundred steps).
+Without RUN_DIR it trains a small beta-TC-VAE on procedural dSprites first (a few hundred steps). ``--render`` times
+``images()`` of procedural dSprites at batches of 64 and 1024, alternately, on factors drawn once (all of them
+rendered and cached first, as most of the protocol's are): the cost per image must not grow with the batch.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
 
+import numpy as np
 
 from common import emit, machine
 from vaelab.api import load_run
@@ -29,12 +35,34 @@ def quick_model(out: str):
     return out
 
 
+def render_times(repeats: int = 9, images: int = 16384) -> dict:
+    """Median and best ms per image of cached procedural dSprites images at batch 64 and batch 1024."""
+    sprites = load_factor_dataset("dsprites-procedural")
+    pool = sprites.sample_factors(20000, np.random.default_rng(0))
+    sprites.images(pool)  # rendered once, then read from the cache
+    times: dict[int, list[float]] = {64: [], 1024: []}
+    for _ in range(repeats):
+        for b in times:
+            t = time.perf_counter()
+            for i in range(images // b):
+                start = i * b % 16000
+                sprites.images(pool[start:start + b])
+            times[b].append((time.perf_counter() - t) / images * 1e3)
+    return {f"batch_{b}": {"median_ms_per_image": round(statistics.median(v), 5), "best": round(min(v), 5)}
+            for b, v in times.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", nargs="?")
     p.add_argument("--dataset", default="dsprites-procedural")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--render", action="store_true", help="time the procedural renderer by batch size only")
     args = p.parse_args()
+    if args.render:
+        emit({"benchmark": "disentanglement_metrics --render", **render_times(),
+              "load_average": [round(x, 2) for x in os.getloadavg()], "machine": machine()})
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or quick_model(tmp)
         _, model = load_run(run)
@@ -43,6 +71,7 @@ def main() -> None:
         results = all_metrics(factors, lambda x: model.encode(x), args.seed)
         total = time.perf_counter() - t
     emit({"benchmark": "disentanglement_metrics", "dataset": args.dataset, "total_seconds": round(total, 1),
+          "load_average": [round(x, 2) for x in os.getloadavg()],
           "seconds": {k: round(v["seconds"], 2) for k, v in results.items()},
           "scores": {k: {m: round(x, 4) for m, x in v.items() if isinstance(x, float) and m != "seconds"}
                      for k, v in results.items()},

@@ -5,18 +5,28 @@ Fashion-MNIST, batch 128, Adam lr 1e-3 (fused), flushed denormals (``import vael
 bare loop shares this process). The bare loop is the fastest plain loop we know: index-based batches of
 in-memory tensors, no DataLoader, no validation. vaelab's figure is its whole ``fit()``: per-epoch
 validation on 5,000 images and checkpoints included. ``bare_no_flush`` runs the bare loop in a process
-that keeps denormals.
+that keeps denormals. The two alternate ``--repeats`` times in one process: each pair's ratio is reported, with
+their median and spread, and the load average (the machine may be shared: wall-clock ratios are noisy).
 
-    python benchmarks/train_throughput.py [--epochs 3]
+``--profile`` runs ``fit()`` once under cProfile and reports where its time goes besides the model: per step, the
+trainer's own work (batch gathering, noise, logs and metric syncs, progress) outside the objective's forward pass
+and the backward pass and optimizer step; per epoch, validation and checkpoints.
+
+    python benchmarks/train_throughput.py [--epochs 3] [--repeats 5]
+    python benchmarks/train_throughput.py --profile [--epochs 1]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +87,29 @@ def vaelab_fit(cfg: RunConfig, data) -> float:
         return trainer.total_steps * BATCH / (time.perf_counter() - t)
 
 
+def profile_fit(cfg: RunConfig, data) -> dict:
+    """Milliseconds of fit() spent outside the model, per step and per epoch, by cProfile (whose own per-call cost
+    inflates Python-heavy parts alike before and after a change)."""
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(cfg, out, data=data)
+        prof = cProfile.Profile()
+        prof.enable()
+        trainer.fit()
+        prof.disable()
+    cum = {(Path(f).name, name): v[3] for (f, _, name), v in pstats.Stats(prof).stats.items()}
+    seconds = lambda name, file="trainer.py": cum.get((file, name), 0.0)  # noqa: E731
+    steps, epochs = trainer.total_steps, trainer.total_steps // trainer.steps_per_epoch
+    model = seconds("forward", "elbo.py") + seconds("_backward_and_step")
+    per_epoch = {"validation": seconds("_validate"), "checkpoints": seconds("_save")}
+    per_epoch["other"] = seconds("_end_epoch") - per_epoch["validation"] - per_epoch["checkpoints"]
+    return {"steps": steps, "epochs": epochs, "fit_s": round(seconds("fit"), 2),
+            "model_ms_per_step": round(1e3 * model / steps, 3),
+            "trainer_ms_per_step": round(1e3 * (seconds("_fit") - seconds("_end_epoch") - model) / steps, 3),
+            "of_which_rows_ms": round(1e3 * seconds("rows", "base.py") / steps, 3),
+            "of_which_binarize_ms": round(1e3 * seconds("dynamic", "binarize.py") / steps, 3),
+            "per_epoch_ms": {k: round(1e3 * v / epochs, 1) for k, v in per_epoch.items()}}
+
+
 def bare_without_flush(epochs: int) -> float:
     """The bare loop in a fresh process that leaves denormals alone (the mode must be set before torch's
     worker threads start, so it cannot be switched off in this one)."""
@@ -89,7 +122,8 @@ def bare_without_flush(epochs: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=2, help="alternating runs of each; the best is reported")
+    p.add_argument("--repeats", type=int, default=5, help="alternating runs of each, in pairs")
+    p.add_argument("--profile", action="store_true", help="where fit()'s time goes besides the model")
     p.add_argument("--bare-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
 
@@ -98,6 +132,11 @@ def main() -> None:
     if args.bare_only:
         print(bare_loop(data.train.x, args.epochs))
         return
+    if args.profile:
+        emit({"benchmark": "train_throughput --profile", "load_average": os.getloadavg(),
+              **profile_fit(cfg, data), "machine": machine()})
+        return
+    load = [os.getloadavg()[0]]
     peak = matmul_peak_gflops()
     macs = 784 * 512 + 512 * 512 + 512 * 2 * LATENT + LATENT * 512 + 512 * 512 + 512 * 784
     flops_per_sample = 3 * 2 * macs  # forward, plus backward at about twice the forward
@@ -105,8 +144,10 @@ def main() -> None:
     for _ in range(args.repeats):
         runs["bare"].append(bare_loop(data.train.x, args.epochs))
         runs["vaelab"].append(vaelab_fit(cfg, data))
+        load.append(os.getloadavg()[0])
     runs["bare_no_flush"].append(bare_without_flush(args.epochs))
     best = {k: max(v) for k, v in runs.items()}
+    ratios = [v / b for v, b in zip(runs["vaelab"], runs["bare"])]  # each pair ran back to back
     emit({
         "benchmark": "train_throughput",
         "model": "MLP VAE 784-512-512-32, Bernoulli, batch 128, fused Adam",
@@ -114,7 +155,10 @@ def main() -> None:
         "epochs": args.epochs,
         "samples_per_s": {k: round(v) for k, v in best.items()},
         "all_runs": {k: [round(x) for x in v] for k, v in runs.items()},
-        "vaelab_over_bare": round(best["vaelab"] / best["bare"], 3),
+        "vaelab_over_bare": {"median": round(statistics.median(ratios), 3), "min": round(min(ratios), 3),
+                             "max": round(max(ratios), 3), "pairs": [round(r, 3) for r in ratios],
+                             "best_over_best": round(best["vaelab"] / best["bare"], 3)},
+        "load_average_1min": [round(x, 2) for x in load],
         "gflops": {k: round(v * flops_per_sample / 1e9, 1) for k, v in best.items()},
         "matmul_peak_gflops": round(peak, 1),
         "fraction_of_peak": {k: round(v * flops_per_sample / 1e9 / peak, 3) for k, v in best.items()},

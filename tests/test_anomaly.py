@@ -136,3 +136,23 @@ def test_bad_data_options_get_one_line_errors(tmp_path, capsys):
     assert main(["train", "--model", "vae", "--dataset", "digits", "--steps", "1", "--set", "data.classes=[12]",
                  "--out", str(tmp_path / "r")]) == 2
     assert "not labels of 'digits'" in capsys.readouterr().err
+
+
+def test_scores_read_a_split_a_batch_at_a_time_with_the_values_of_its_float_view(runs, monkeypatch):
+    """An 8-bit split is scored batch by batch (a CelebA-sized split is never converted to float whole), with the
+    values the whole float view gives, bit for bit (the same batches, the same noise)."""
+    from vaelab.api import load_run
+    from vaelab.data import Split
+    from vaelab.studies import anomaly
+
+    _, model = load_run(runs / "zeros")
+    model.eval_batch_size = 16  # several batches of the 40 examples (eval_batch_size takes the smallest declared)
+    monkeypatch.setattr(anomaly, "PNG_BATCH", 16)
+    pixels = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    x = pixels / 255
+    expected = {"recon_error": anomaly.recon_error(model, x, x), **anomaly.likelihood_scores(model, x, 5),
+                "png_bits": png_bits(x, binary=False)}
+    monkeypatch.setattr(Split, "x", property(lambda s: pytest.fail("the whole split was converted")))
+    got = anomaly.scores(model, Split(pixels, None), k=5)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)

@@ -114,6 +114,20 @@ def test_dynamic_pixels_are_one_with_probability_their_grey_level():
     torch.testing.assert_close(half.view(-1, 4).mean(0), torch.full((4,), 0.5), atol=0.01, rtol=0)  # se 0.0016
 
 
+def test_eight_bit_pixels_draw_as_their_float_values_do():
+    """The trainer binarizes uint8 batches without converting them: every one of the 256 levels, against each of the
+    2^15 uniform levels, must draw as its float32 k / 255 does (exact: the draws are compared bit for bit)."""
+    k = torch.arange(256, dtype=torch.uint8).repeat(2**15 // 2)  # [4M]: every level at many uniforms
+    with noise.batch_noise(3):
+        from_bytes = binarize.dynamic(k)
+    with noise.batch_noise(3):
+        from_floats = binarize.dynamic(k / 255)
+    assert from_bytes.dtype == torch.float32 and torch.equal(from_bytes, from_floats)
+    uniforms = torch.arange(2**15, dtype=torch.int16)[:, None]  # the threshold decides the same for every uniform
+    levels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(uniforms < levels / (255 / 2**15), uniforms < (levels / 255) * 2**15)
+
+
 def test_dynamic_draws_of_a_ranks_slice_are_that_slice_of_the_global_batch():
     x = torch.rand(12, 1, 5, 5, generator=torch.Generator().manual_seed(1))
     with noise.batch_noise(5):

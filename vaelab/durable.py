@@ -53,14 +53,17 @@ def fsync_file(path: Path) -> None:
 
 
 @contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[Path]:
+def replacing(path: str | os.PathLike, sync: bool = True) -> Iterator[Path]:
     """``with replacing(path) as tmp:`` write the new content to ``tmp``; when the block ends without an error, ``tmp``
-    is flushed to disk and renamed over ``path``. On any error ``path`` is untouched and ``tmp`` removed."""
+    is flushed to disk and renamed over ``path``. On any error ``path`` is untouched and ``tmp`` removed. Without
+    ``sync``, nothing is flushed to disk: readers still see the old file or the new one, but a machine crash may
+    leave either (for files rewritten often that only watchers read)."""
     path = Path(path)
     tmp = temp_path(path)
     try:
         yield tmp
-        fsync_file(tmp)
+        if sync:
+            fsync_file(tmp)
         os.replace(tmp, path)
     except OSError as e:
         if e.filename == str(tmp):
@@ -68,12 +71,14 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)  # gone after a successful rename
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Replace ``path`` with ``data`` (text as UTF-8), whole or not at all."""
-    with replacing(path) as tmp:
+def write_atomic(path: str | os.PathLike, data: str | bytes, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` (text as UTF-8), whole or not at all (flushed to disk unless not ``sync``:
+    see :func:`replacing`)."""
+    with replacing(path, sync) as tmp:
         _write_all(tmp, data.encode() if isinstance(data, str) else data, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
 
 

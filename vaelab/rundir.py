@@ -212,8 +212,9 @@ class RunDir:
         self.tracker.log(record)
 
     def write_progress(self, progress: dict) -> None:
-        """Replace progress.json atomically, so a reader (the app) never sees half a file."""
-        write_atomic(self.progress, json.dumps(progress))
+        """Replace progress.json atomically, so a reader (the app) never sees half a file; not flushed to disk (it is
+        rewritten every second for watchers; a machine crash leaves an older one, and the next write replaces it)."""
+        write_atomic(self.progress, json.dumps(progress), sync=False)
 
     def read_progress(self) -> dict | None:
         try:

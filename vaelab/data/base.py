@@ -49,17 +49,37 @@ class Split:
         """The images at ``index`` (row numbers or a slice) as :attr:`x` holds them, on ``device``: the uint8 rows are
         gathered (from memory or the memory-mapped cache), copied (pinned, without blocking, to a CUDA device), then
         converted there."""
+        return as_float(self.rows(index, device))
+
+    def rows(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The stored :attr:`pixels` at ``index`` on ``device``, unconverted (uint8 for 8-bit images)."""
         if isinstance(index, torch.Tensor):
             index = index.to(self.pixels.device)
         rows = self.pixels[index]
         if cache.is_mapped(self.pixels):
             cache.note_read(len(rows), rows[0].nbytes if len(rows) else 0)
-        return as_float(to_device(rows, device))
+        return to_device(rows, device)
 
     @property
     def images(self) -> torch.Tensor:
         """The images as the dataset holds them: ``source`` for a binarized split, else ``x``."""
         return self.x if self.source is None else self.source
+
+    def images_at(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> torch.Tensor:
+        """:attr:`images` at ``index``, batched as :meth:`batch` is."""
+        return self.batch(index, device) if self.source is None else self.source[index].to(device)
+
+    def pixel_mean(self, batch_size: int = 4096) -> torch.Tensor:
+        """The mean image of :attr:`x` [C, H, W] (float32), summed in float64 batch by batch."""
+        total = torch.zeros(self.pixels.shape[1:], dtype=torch.float64)
+        for start in range(0, len(self), batch_size):
+            total += self.batch(slice(start, start + batch_size)).double().sum(0)
+        return (total / len(self)).float()
+
+    def is_binary(self, batch_size: int = 4096) -> bool:
+        """Every value of :attr:`x` is 0 or 1 (checked batch by batch)."""
+        one = 255 if self.eight_bit else 1
+        return all(bool(((part == 0) | (part == one)).all()) for part in self.pixels.split(batch_size))
 
     def take(self, index: torch.Tensor) -> Split:
         """The rows at ``index``, as a new split."""
@@ -68,9 +88,9 @@ class Split:
 
 
 def as_float(pixels: torch.Tensor) -> torch.Tensor:
-    """8-bit pixels as float32 in [0, 1], k / 255 (bit for bit what dividing float32 k by 255 gives); other tensors
-    as they are."""
-    return pixels.float().div_(255) if pixels.dtype == torch.uint8 else pixels
+    """8-bit pixels as float32 in [0, 1], k / 255 (bit for bit what dividing float32 k by 255 gives, in one pass
+    over the uint8 values); other tensors as they are."""
+    return pixels / 255 if pixels.dtype == torch.uint8 else pixels
 
 
 def to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:

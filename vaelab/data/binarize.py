@@ -31,7 +31,8 @@ def fixed(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def dynamic(x: torch.Tensor) -> torch.Tensor:
-    """A fresh draw, from the step's noise (see :mod:`vaelab.noise`)."""
+    """A fresh draw, from the step's noise (see :mod:`vaelab.noise`): float32 0/1 for 8-bit pixels (uint8 k, drawn
+    as k / 255 would be), else in x's dtype."""
     return noise.bernoulli(x)
 
 

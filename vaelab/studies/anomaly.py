@@ -48,34 +48,44 @@ from ..viz import roc_figure, score_histograms_figure
 SCORES = ("recon_error", "nelbo", "nll", "serra", "llr", "regret")  # in the order tables show them
 DEFAULT_K = 100  # importance samples per example: a few minutes for 20000 MNIST images on 2 cores
 REGRET_STEPS = 50  # Adam steps of Likelihood Regret's per-example posterior
+PNG_BATCH = 1000  # images converted to 8 bits at once for the compressor
+
+Examples = torch.Tensor | Split  # images [N, C, H, W], or a split's, read a batch at a time (never converted whole)
 
 
-def png_bits(images: torch.Tensor, binary: bool) -> np.ndarray:
+def _rows(x: Examples, rows: slice, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The examples ``rows`` of ``x`` on ``device`` (a split's through :meth:`~vaelab.data.Split.batch`)."""
+    return x.batch(rows, device) if isinstance(x, Split) else x[rows].to(device)
+
+
+def png_bits(images: Examples, binary: bool) -> np.ndarray:
     """The code length in bits of each image [N, C, H, W] in [0, 1] as a PNG at compression level 9 (Serrà et al.
     2020's compressor): 1-bit pixels for binary data, else 8-bit grey or RGB. Headers included (a constant)."""
-    x = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()  # [N, H, W, C]
-    bits = np.empty(len(x))
-    for i, img in enumerate(x):  # the compressor takes one image at a time
-        pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
-        buf = io.BytesIO()
-        (pil.convert("1") if binary else pil).save(buf, format="PNG", compress_level=9)
-        bits[i] = 8 * buf.tell()
+    bits = np.empty(len(images))
+    for start in range(0, len(images), PNG_BATCH):
+        x = _rows(images, slice(start, start + PNG_BATCH))
+        x = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [B, H, W, C]
+        for i, img in enumerate(x):  # the compressor takes one image at a time
+            pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
+            buf = io.BytesIO()
+            (pil.convert("1") if binary else pil).save(buf, format="PNG", compress_level=9)
+            bits[start + i] = 8 * buf.tell()
     return bits
 
 
 @torch.no_grad()
-def likelihood_scores(model: nn.Module, x: torch.Tensor, k: int = DEFAULT_K, seed: int = 0
+def likelihood_scores(model: nn.Module, x: Examples, k: int = DEFAULT_K, seed: int = 0
                       ) -> dict[str, np.ndarray]:
     """-ELBO (mean over the K draws) and the K-sample importance-sampled -log p(x), nats per example [N], from the
     same draws z ~ q(z|x), vectorized over examples and samples as :func:`vaelab.eval.log_likelihood` is."""
     device = next(model.parameters()).device
     max_elements = MAX_ELEMENTS * eval_batch_size(model) // DEFAULT_EVAL_BATCH  # as log_likelihood scales it
-    batch, chunk = pass_sizes(k, x[0].numel(), None, max_elements)
+    batch, chunk = pass_sizes(k, math.prod((x.pixels if isinstance(x, Split) else x).shape[1:]), None, max_elements)
     n_chunks = -(-k // chunk)
     nelbo, nll = np.empty(len(x)), np.empty(len(x))
     with evaluating(model):
         for i, start in enumerate(range(0, len(x), batch)):
-            xb = x[start:start + batch].to(device)
+            xb = _rows(x, slice(start, start + batch), device)
             parts, elbo = [], torch.zeros(len(xb), dtype=torch.float64, device=device)
             for j, c0 in enumerate(range(0, k, chunk)):
                 with noise.batch_noise(noise.mix_seed(seed, i * n_chunks + j), device=device):
@@ -96,7 +106,7 @@ def elbo_with(model: nn.Module, x: torch.Tensor, q: DiagonalGaussian, k: int) ->
     return (model.likelihood.log_prob(x, model.decoder_out(z)) - kl).mean(0)
 
 
-def likelihood_regret(model: nn.Module, x: torch.Tensor, *, steps: int = REGRET_STEPS, lr: float = 0.1,
+def likelihood_regret(model: nn.Module, x: Examples, *, steps: int = REGRET_STEPS, lr: float = 0.1,
                       k: int = 10, seed: int = 0) -> np.ndarray:
     """Likelihood Regret (Xiao et al. 2020, eq. 6): how much the ELBO of each example rises when its posterior is
     fitted to it alone, ELBO(x; q*_x) - ELBO(x; q(z|x)) in nats [N], higher for inputs the amortized encoder (and so
@@ -108,7 +118,7 @@ def likelihood_regret(model: nn.Module, x: torch.Tensor, *, steps: int = REGRET_
     out = np.empty(len(x))
     with evaluating(model):
         for i, start in enumerate(range(0, len(x), eval_batch_size(model))):
-            xb = x[start:start + eval_batch_size(model)].to(device)
+            xb = _rows(x, slice(start, start + eval_batch_size(model)), device)
             with torch.no_grad():
                 q = model.posterior(xb)
             if type(q) is not DiagonalGaussian or not isinstance(model, VAE):
@@ -136,7 +146,7 @@ def elbo_with_seed(model: nn.Module, x: torch.Tensor, q: DiagonalGaussian, k: in
 
 
 @torch.no_grad()
-def recon_error(model: nn.Module, x: torch.Tensor, images: torch.Tensor) -> np.ndarray:
+def recon_error(model: nn.Module, x: Examples, images: Examples) -> np.ndarray:
     """Per-example mean squared error per pixel of the reconstruction of x against ``images`` (the grey images a
     binarized x was drawn from, else x): [N]."""
     device = next(model.parameters()).device
@@ -144,8 +154,8 @@ def recon_error(model: nn.Module, x: torch.Tensor, images: torch.Tensor) -> np.n
     with evaluating(model):
         for start in range(0, len(x), eval_batch_size(model)):
             rows = slice(start, start + eval_batch_size(model))
-            x_hat = model.reconstruct(x[rows].to(device))
-            out.append(((x_hat - images[rows].to(device)) ** 2).flatten(1).mean(1).double().cpu())
+            x_hat = model.reconstruct(_rows(x, rows, device))
+            out.append(((x_hat - _rows(images, rows, device)) ** 2).flatten(1).mean(1).double().cpu())
     return torch.cat(out).numpy()
 
 
@@ -156,17 +166,17 @@ def scores(model: nn.Module, split: Split, *, k: int = DEFAULT_K, seed: int = 0,
     if getattr(model, "conditional", False):
         raise ConfigError("anomaly scores need an unconditional model (a CVAE's likelihood needs the label of "
                           "the example it scores)")
-    out = {"recon_error": recon_error(model, split.x, split.images)}
+    out = {"recon_error": recon_error(model, split, split if split.source is None else split.source)}
     if not model.family.density:
         return out
-    out |= likelihood_scores(model, split.x, k, seed)
-    out["png_bits"] = png_bits(split.x, binary=bool(((split.x == 0) | (split.x == 1)).all()))
+    out |= likelihood_scores(model, split, k, seed)
+    out["png_bits"] = png_bits(split, binary=split.is_binary())
     out["serra"] = out["nll"] / math.log(2) - out["png_bits"]
     if background is not None:
         background.family.require("likelihood", "the likelihood ratio (--background)")
-        out["llr"] = out["nll"] - likelihood_scores(background, split.x, k, seed)["nll"]
+        out["llr"] = out["nll"] - likelihood_scores(background, split, k, seed)["nll"]
     if regret_steps:
-        out["regret"] = likelihood_regret(model, split.x, steps=regret_steps, seed=seed)
+        out["regret"] = likelihood_regret(model, split, steps=regret_steps, seed=seed)
     return out
 
 
@@ -220,18 +230,18 @@ class AnomalyStudy:
     metrics: dict[str, dict[str, float]]  # score -> {roc_auc, pr_auc, fpr95}
     scores_normal: dict[str, np.ndarray]
     scores_anomalous: dict[str, np.ndarray]
-    images: torch.Tensor  # normal then anomalous images [N + M, C, H, W]
+    examples: Split  # normal then anomalous examples [N + M, C, H, W]
     extra: dict = field(default_factory=dict)
 
     def extremes(self, score: str, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """The n most and the n least anomalous images by ``score`` over both groups: ([n, C, H, W], [n, ...])."""
         s = np.r_[self.scores_normal[score], self.scores_anomalous[score]]
         order = torch.from_numpy(np.argsort(-s, kind="stable").copy())
-        return self.images[order[:n]], self.images[order.flip(0)[:n]]
+        return self.examples.images_at(order[:n]), self.examples.images_at(order.flip(0)[:n])
 
     def roc_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
         """{score: (false-positive rates, true-positive rates, ROC-AUC)}."""
-        y = np.r_[np.zeros(len(self.images) - len(self.scores_anomalous["recon_error"])),
+        y = np.r_[np.zeros(len(self.examples) - len(self.scores_anomalous["recon_error"])),
                   np.ones(len(self.scores_anomalous["recon_error"]))]
         return {key: (*roc_curve(y, np.r_[self.scores_normal[key], self.scores_anomalous[key]])[:2],
                       self.metrics[key]["roc_auc"]) for key in self.metrics}
@@ -274,7 +284,8 @@ def anomaly_study(path: str | Path, *, normal: str | None = None, anomalous: str
     nm = run_split(cfg, normal, split, normal_classes)
     a, nm = (s.take(torch.arange(min(limit or len(s), len(s)))) for s in (a, nm))
     bg = load_run(background, "best")[1] if background else None
-    both = Split(torch.cat([nm.x, a.x]), None, None if nm.source is None else torch.cat([nm.images, a.images]))
+    pixels = [nm.pixels, a.pixels] if nm.pixels.dtype == a.pixels.dtype else [nm.x, a.x]  # as stored when alike
+    both = Split(torch.cat(pixels), None, None if nm.source is None else torch.cat([nm.images, a.images]))
     s = scores(model, both, k=k, seed=seed, background=bg, regret_steps=regret_steps)
     s.pop("png_bits", None)
     sn, sa = ({key: v[rows] for key, v in s.items()} for rows in (slice(0, len(nm)), slice(len(nm), None)))
@@ -282,4 +293,4 @@ def anomaly_study(path: str | Path, *, normal: str | None = None, anomalous: str
     name = normal or cfg.data.name
     return AnomalyStudy(f"{name}:{split}" + (f" classes {normal_classes}" if normal_classes else ""),
                         f"{anomalous}:{split}" if anomalous else f"{cfg.data.name}:{split} classes {holdout}",
-                        metrics, sn, sa, both.images, {"k": k, "seed": seed, "background": str(background or "")})
+                        metrics, sn, sa, both, {"k": k, "seed": seed, "background": str(background or "")})

@@ -50,7 +50,7 @@ def run_attributes(cfg, split: str = "test", n: int = ATTRIBUTE_EXAMPLES, seed: 
         return factor_attributes(cfg.data.name, cfg.data.data_dir, n, seed)
     dataset = load_run_data(cfg, evaluation=True)
     data = dataset.split(split)
-    x, images = data.x[:n], data.images[:n]
+    x, images = data.batch(slice(0, n)), data.images_at(slice(0, n))
     if data.attributes is not None:
         table = data.attributes[:n].bool()
         return Attributes(x, images, {a: table[:, j] for j, a in enumerate(dataset.attribute_names)})

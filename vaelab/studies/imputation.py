@@ -80,9 +80,9 @@ def imputation_study(path: str | Path, mask: str = "random:0.5", method: str = "
     require_imputation(model, f"imputation ({method})")
     data = load_run_data(cfg, evaluation=True)
     test = data.split(split)
-    x = test.x[:limit]
+    x = test.batch(slice(0, limit))
     observed = make_masks(mask, len(x), tuple(x.shape[1:]), seed)
-    mean = data.train.x.mean(0)  # [C, H, W]
+    mean = data.train.pixel_mean()  # [C, H, W]
     fill = torch.full_like(mean, FILL) if cfg.objective.name == "miwae" else mean
     completions, about = impute(model, method, x, observed, fill, n=n, steps=steps, k=k, seed=seed)
     binary = isinstance(model.likelihood, Bernoulli)

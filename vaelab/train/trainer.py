@@ -24,7 +24,7 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError, RunConfig
 from ..data import Dataset, binarize, check_finite, load_dataset
 from ..data.semi import semi_supervised
-from ..data.base import keep_classes
+from ..data.base import as_float, keep_classes
 from ..data.perturb import perturb
 from ..durable import warn
 from ..eval import evaluate
@@ -279,16 +279,13 @@ class Trainer:
         b = len(batch)
         lo, hi = self.dist.rank * b // self.dist.world_size, (self.dist.rank + 1) * b // self.dist.world_size
         idx = batch[lo:hi]  # this rank's slice of the global batch
-        x = self.data.train.batch(idx, self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        pixels = self.data.train.rows(idx, self.device)  # as stored: uint8 for 8-bit images
         y = None if self.train_y is None else self.train_y[idx]
         player_logs = self._step_players()
         with noise.batch_noise(noise.mix_seed(self.cfg.train.seed, self.step), lo, b, self.device):
-            if self.cfg.data.perturb:
-                x = perturb(x, self.cfg.data.perturb, binary=self.binary_train)
-            if self.cfg.data.binarize == "dynamic":
-                x = binarize.dynamic(x)
+            x = self._inputs(pixels)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, self.dtype, enabled=self.dtype is not None):
                 loss, logs = self.objective(self.net, x, y, self.step)
         logs = {k: float(v) for k, v in logs.items()} | player_logs
@@ -306,6 +303,18 @@ class Trainer:
                 total[1] += len(idx)
         self.step += 1
         return logs
+
+    def _inputs(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The step's model inputs from its stored pixels: converted to float, perturbed and dynamically binarized as
+        the config says. 8-bit pixels that are only binarized are drawn from their uint8 values (the same draws,
+        without a float copy of the batch to convert first)."""
+        d = self.cfg.data
+        if d.binarize == "dynamic" and not d.perturb and pixels.dtype == torch.uint8:
+            return binarize.dynamic(pixels)
+        x = as_float(pixels)
+        if d.perturb:
+            x = perturb(x, d.perturb, binary=self.binary_train)
+        return binarize.dynamic(x) if d.binarize == "dynamic" else x
 
     def _backward_and_step(self, loss: torch.Tensor) -> None:
         """Gradients and the model's update; under fp16, through the loss scaler (its gradients unscaled before
