@@ -128,6 +128,17 @@ def test_eight_bit_pixels_draw_as_their_float_values_do():
     assert torch.equal(uniforms < levels / (255 / 2**15), uniforms < (levels / 255) * 2**15)
 
 
+def test_below_is_the_comparison_for_every_uniform_and_threshold():
+    """noise.below computes u < t arithmetically: for every uniform level u, at every 8-bit threshold, at integer
+    thresholds (where u == t must give 0) and at thresholds just above and below them."""
+    u = torch.arange(2**15, dtype=torch.int16)[:, None].expand(-1, 256 + 5)
+    edges = torch.tensor([0.0, 1.0, 2.0**15 - 1, 2.0**15, 0.5]).expand(2**15, -1)
+    t = torch.cat([(torch.arange(256, dtype=torch.uint8) / (255 / 2**15)).expand(2**15, -1), edges], 1)
+    for thresholds in (t, t.nextafter(torch.tensor(-1.0)), t.nextafter(torch.tensor(2.0**16)), t.double()):
+        expected = (u < thresholds).to(thresholds.dtype)
+        assert torch.equal(noise.below(u, thresholds.clone()), expected)
+
+
 def test_dynamic_draws_of_a_ranks_slice_are_that_slice_of_the_global_batch():
     x = torch.rand(12, 1, 5, 5, generator=torch.Generator().manual_seed(1))
     with noise.batch_noise(5):

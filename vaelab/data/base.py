@@ -53,9 +53,10 @@ class Split:
 
     def rows(self, index: torch.Tensor | slice, device: torch.device | str = "cpu") -> torch.Tensor:
         """The stored :attr:`pixels` at ``index`` on ``device``, unconverted (uint8 for 8-bit images)."""
-        if isinstance(index, torch.Tensor):
-            index = index.to(self.pixels.device)
-        rows = self.pixels[index]
+        if isinstance(index, torch.Tensor):  # index_select: a tenth of the time of indexing with a tensor
+            rows = self.pixels.index_select(0, index.to(self.pixels.device))
+        else:
+            rows = self.pixels[index]
         if cache.is_mapped(self.pixels):
             cache.note_read(len(rows), rows[0].nbytes if len(rows) else 0)
         return to_device(rows, device)
