@@ -5,6 +5,7 @@ Sohn et al. 2015, whose encoder and decoder both see a one-hot label.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,10 @@ from .prior import Prior
 
 def full_precision(t: torch.Tensor):
     """Autocast off on ``t``'s device: under mixed precision (``train.precision``), what runs in this block (the
-    posterior's parameters, the likelihood and KL sums) runs in float32."""
+    posterior's parameters, the likelihood and KL sums) runs in float32. Without autocast, no context (a training
+    step would enter three for nothing)."""
+    if not torch.is_autocast_enabled(t.device.type):
+        return nullcontext()
     return torch.autocast(t.device.type, enabled=False)
 
 

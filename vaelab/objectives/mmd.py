@@ -24,14 +24,14 @@ def imq(d2: torch.Tensor, dim: int, scale: float) -> torch.Tensor:
     """Inverse multiquadratic k(x, y) = C / (C + ||x - y||^2), C = 2 d_z sigma_z^2 x scale for the prior N(0, I)
     (Tolstikhin et al. 2018, §4): heavier tails than a Gaussian, so distant codes still get a gradient."""
     c = 2.0 * dim * scale
-    return c / (c + d2)
+    return (d2 / c).add_(1).reciprocal_()  # 1 / (1 + d2 / C): one [n, m] tensor made, not two
 
 
 @KERNELS.register("rbf")
 def rbf(d2: torch.Tensor, dim: int, scale: float) -> torch.Tensor:
     """Gaussian k(x, y) = exp(-||x - y||^2 / (2 sigma^2)) with 2 sigma^2 = d_z x scale: InfoVAE's kernel (Zhao et al.
     2019; 2 sigma^2 = d_z as in the authors' MMD-VAE tutorial)."""
-    return torch.exp(-d2 / (dim * scale))
+    return (d2 * (-1 / (dim * scale))).exp_()
 
 
 def check_kernel(where: str, kernel: str, scales) -> None:

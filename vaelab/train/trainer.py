@@ -286,7 +286,7 @@ class Trainer:
             x = self._inputs(pixels)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, self.dtype, enabled=self.dtype is not None):
+            with nullcontext() if self.dtype is None else torch.autocast(self.device.type, self.dtype):
                 loss, logs = self.objective(self.net, x, y, self.step)
         logs = {k: float(v) for k, v in logs.items()} | player_logs
         finite, self.stopping = self._agree(math.isfinite(logs["loss"]), self.stop_requests.signal != 0)
