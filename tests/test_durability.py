@@ -81,6 +81,17 @@ def test_a_failing_rename_or_write_leaves_the_old_file_and_no_temporary(tmp_path
     assert path.read_text() == "new"
 
 
+def test_unsynced_writes_replace_whole_without_flushing_to_disk(tmp_path, monkeypatch):
+    """write_atomic(sync=False) (progress.json, rewritten every second) still replaces the file whole, but makes no
+    fsync: a training epoch wrote it ~10 times at ~5 ms each when it did."""
+    path, synced = tmp_path / "progress.json", []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    write_atomic(path, "{}", sync=False)
+    assert path.read_text() == "{}" and not synced and [p.name for p in tmp_path.iterdir()] == ["progress.json"]
+    write_atomic(path, "[]")
+    assert path.read_text() == "[]" and synced
+
+
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one_and_says_which(reference, tmp_path, monkeypatch,
                                                                                capsys):
     run = tmp_path / "run"

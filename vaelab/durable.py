@@ -79,7 +79,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, sync: bool = True) 
     """Replace ``path`` with ``data`` (text as UTF-8), whole or not at all (flushed to disk unless not ``sync``:
     see :func:`replacing`)."""
     with replacing(path, sync) as tmp:
-        _write_all(tmp, data.encode() if isinstance(data, str) else data, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        _write_all(tmp, data.encode() if isinstance(data, str) else data, os.O_CREAT | os.O_EXCL | os.O_WRONLY, sync)
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
@@ -88,13 +88,14 @@ def append_line(path: str | os.PathLike, line: str) -> None:
     _write_all(Path(path), (line + "\n").encode(), os.O_CREAT | os.O_APPEND | os.O_WRONLY)
 
 
-def _write_all(path: Path, data: bytes, flags: int) -> None:
+def _write_all(path: Path, data: bytes, flags: int, sync: bool = True) -> None:
     fd = os.open(path, flags, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
