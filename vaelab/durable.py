@@ -78,17 +78,17 @@ def replacing(path: str | os.PathLike, sync: bool = True) -> Iterator[Path]:
 def write_atomic(path: str | os.PathLike, data: str | bytes, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` (text as UTF-8), whole or not at all (flushed to disk unless not ``sync``:
     see :func:`replacing`)."""
-    with replacing(path, sync) as tmp:
-        _write_all(tmp, data.encode() if isinstance(data, str) else data, os.O_CREAT | os.O_EXCL | os.O_WRONLY, sync)
+    with replacing(path, sync) as tmp:  # which flushes tmp to disk when it syncs
+        _write_all(tmp, data.encode() if isinstance(data, str) else data, os.O_CREAT | os.O_EXCL | os.O_WRONLY, False)
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append ``line`` and a newline to ``path`` and flush it to disk. A kill can leave at most this one line torn,
     which readers of append-only files skip (see :meth:`vaelab.rundir.RunDir.records`)."""
-    _write_all(Path(path), (line + "\n").encode(), os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+    _write_all(Path(path), (line + "\n").encode(), os.O_CREAT | os.O_APPEND | os.O_WRONLY, True)
 
 
-def _write_all(path: Path, data: bytes, flags: int, sync: bool = True) -> None:
+def _write_all(path: Path, data: bytes, flags: int, sync: bool) -> None:
     fd = os.open(path, flags, 0o644)
     try:
         view = memoryview(data)
