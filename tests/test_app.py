@@ -81,8 +81,25 @@ def test_a_figure_for_the_app_is_drawn_at_its_shown_width_with_no_text_under_ten
     ax.set_xticks([0, 1], ["a", "b"], fontsize=6)
     image = Image.open(io.BytesIO(ui.figure_png(fig, 600)))
     assert image.width == 600  # shown 1:1, a point is FIGURE_DPI / 72 pixels
+    assert image.height == ui.MIN_HEIGHT  # not 126 px (its aspect): room for the title and the labels
     sizes = [t.get_fontsize() for t in fig.findobj(lambda a: hasattr(a, "get_fontsize")) if t.get_text()]
     assert min(sizes) * ui.FIGURE_DPI / 72 >= 10
+
+
+def test_a_row_of_panels_narrowed_for_the_app_keeps_its_tight_layout():
+    """Four curve panels drawn 400 px wide: tight layout still fits their titles and labels (it warned, and gave up,
+    when the figure kept its aspect: 84 px high)."""
+    import warnings
+
+    from vaelab.app import ui
+    from vaelab.viz.plots import curves_figure
+
+    records = [{"epoch": e, **{f"{s}/{k}": 1.0 / e for s in ("train", "val") for k in ("loss", "recon", "kl", "mmd")}}
+               for e in (1, 2, 3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = Image.open(io.BytesIO(ui.figure_png(curves_figure(records), 400)))
+    assert image.size == (400, ui.MIN_HEIGHT)
 
 
 def test_metrics_carry_their_measures_heading_and_explanation(runs):

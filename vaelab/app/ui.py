@@ -137,6 +137,7 @@ def evaluation(info: RunInfo, n: int = 1000) -> dict:
 
 WIDTH = 800  # CSS pixels: the main column of a wide page at 1280x800 holds a picture this wide unscaled
 FIGURE_DPI = 100  # pixels per figure inch: a figure shown at its own width draws 10 pt text 13.9 px high
+MIN_HEIGHT = 280  # pixels: a figure's least height in the app (room for a panel's title, ticks and labels)
 MIN_PT = 8  # the smallest text of a figure in the app: 11 px at FIGURE_DPI (the issue asks >= 10 px)
 
 
@@ -169,10 +170,11 @@ def png(image) -> bytes:
 
 
 def figure_png(fig, width: int = WIDTH) -> bytes:
-    """The figure as a PNG ``width`` pixels wide (its aspect kept), no text under :data:`MIN_PT`: shown at that
-    width, every label is at least 11 px high."""
+    """The figure as a PNG ``width`` pixels wide (its aspect kept, but at least :data:`MIN_HEIGHT` pixels high: a row
+    of several panels narrowed to ``width`` keeps room for their titles and axis labels), no text under
+    :data:`MIN_PT`: shown at that width, every label is at least 11 px high."""
     w, h = fig.get_size_inches()
-    fig.set_size_inches(width / FIGURE_DPI, h * width / (w * FIGURE_DPI))
+    fig.set_size_inches(width / FIGURE_DPI, max(h * width / w, MIN_HEIGHT) / FIGURE_DPI)
     for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "set_fontsize")):
         if text.get_fontsize() < MIN_PT:
             text.set_fontsize(MIN_PT)
