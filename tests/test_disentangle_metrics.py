@@ -207,7 +207,8 @@ def test_the_memo_encodes_each_combination_once_and_changes_no_result():
         seen.append(x.flatten(1).numpy())
         return jitter(x)
 
-    sizes = {"num_train": 200, "num_eval": 100, "num_test": 100, "num_variance_estimate": 200}
+    sizes = {"num_train": 200, "num_eval": 100, "num_test": 100, "num_variance_estimate": 200,
+             "dci": {"classifier": small_boosting}}
     fresh = CodeMemo(ds, jitter, remember=False)
     plain = all_metrics(ds, fresh, 0, sizes)
     memo = all_metrics(ds, counting, 0, sizes)
@@ -246,6 +247,19 @@ def test_the_memo_looks_codes_up_by_combination_and_checks():
     other.represent = lambda x: torch.zeros(len(x), 5, dtype=torch.float64)
     with pytest.raises(ValueError, match="code dimensions"):
         other.lookup(np.ones((1, 4), np.int64))
+
+
+def small_boosting(seed):
+    """Boosted trees small enough for a test, and random (subsampled): each factor's seed shows in its result."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(n_estimators=10, subsample=0.5, random_state=seed)
+
+
+def test_dci_fits_the_factors_in_parallel_with_the_same_result():
+    ds, kw = Toy(), {"num_train": 300, "num_test": 150, "classifier": small_boosting}
+    one = dci(ds, jitter, 0, n_jobs=1, **kw)
+    assert one == dci(ds, jitter, 0, n_jobs=3, **kw) == dci(ds, jitter, 0, **kw)
 
 
 def test_codes_of_batches_and_checks():
