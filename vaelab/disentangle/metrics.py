@@ -551,8 +551,8 @@ def dci(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_trai
     GradientBoostingClassifier); the result's protocol then names it, and the scores are not the protocol's.
 
     The factors' classifiers are fitted in parallel, ``n_jobs`` threads (default: one per core, at most one per
-    factor; scikit-learn's tree building runs without the GIL); their seeds are drawn first, so the result is the
-    same for any ``n_jobs``.
+    factor); threads, as scikit-learn's random forests fit their trees, because its tree building runs without
+    the GIL. Their seeds are drawn first, so the result is the same for any ``n_jobs``.
     """
     import joblib  # scikit-learn's
     from sklearn.ensemble import GradientBoostingClassifier
