@@ -5,6 +5,7 @@ encodes each factor combination once).
     python benchmarks/disentanglement_metrics.py RUN_DIR [--dataset dsprites-procedural]
     python benchmarks/disentanglement_metrics.py --keep DIR  # train into DIR once, then reuse it
     python benchmarks/disentanglement_metrics.py --render   # ms per image of the procedural renderer by batch size
+    python benchmarks/disentanglement_metrics.py --keep DIR --encoder  # ms per image of the encoder by batch size
 
 Without RUN_DIR it trains a small beta-TC-VAE on procedural dSprites first (a few hundred steps, ~8 min on 2
 cores); ``--keep DIR`` keeps that model in DIR and reuses it when DIR is there, so the protocol can be re-timed
@@ -65,6 +66,29 @@ def render_times(repeats: int = 9, images: int = 16384) -> dict:
             for b, v in times.items()}
 
 
+def encoder_times(run: str, repeats: int = 5, images: int = 4096) -> dict:
+    """Best and median ms per image of ``run``'s ``encode`` by batch size, under ``torch.no_grad`` (what the metrics
+    use) and ``torch.inference_mode``, the settings taken in turn within each repeat (a shared machine's load then
+    moves them alike): whether either would encode faster."""
+    import torch
+
+    _, model = load_run(run)
+    sprites = load_factor_dataset("dsprites-procedural")
+    x = sprites.images(sprites.sample_factors(images, np.random.default_rng(0)))
+    times: dict[str, list[float]] = {f"{m}_batch_{b}": [] for m in ("no_grad", "inference_mode")
+                                     for b in (256, 1024, 4096)}
+    for _ in range(repeats):
+        for key in times:
+            mode, b = key.split("_batch_")
+            with getattr(torch, mode)():
+                t = time.perf_counter()
+                for start in range(0, images, int(b)):
+                    model.encode(x[start:start + int(b)])
+                times[key].append((time.perf_counter() - t) / images * 1e3)
+    return {k: {"median_ms_per_image": round(statistics.median(v), 4), "best": round(min(v), 4)}
+            for k, v in times.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", nargs="?")
@@ -73,7 +97,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-train", type=int, help="a reduced protocol: N training points, N / 2 test points")
     p.add_argument("--render", action="store_true", help="time the procedural renderer by batch size only")
+    p.add_argument("--encoder", action="store_true", help="time the model's encoder by batch size and grad mode only")
     args = p.parse_args()
+    if args.encoder:
+        with tempfile.TemporaryDirectory() as tmp:
+            emit({"benchmark": "disentanglement_metrics --encoder",
+                  **encoder_times(args.run or quick_model(args.keep or os.path.join(tmp, "run"))),
+                  "load_average": [round(x, 2) for x in os.getloadavg()], "machine": machine()})
+        return
     if args.render:
         emit({"benchmark": "disentanglement_metrics --render", **render_times(),
               "load_average": [round(x, 2) for x in os.getloadavg()], "machine": machine()})
