@@ -247,6 +247,7 @@ def test_the_memo_looks_codes_up_by_combination_and_checks():
     other.represent = lambda x: torch.zeros(len(x), 5, dtype=torch.float64)
     with pytest.raises(ValueError, match="code dimensions"):
         other.lookup(np.ones((1, 4), np.int64))
+    assert not CodeMemo(Toy((2**32,) * 3), identity).remember  # no int64 flat index: every request encoded
 
 
 def small_boosting(seed):
