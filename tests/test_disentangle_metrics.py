@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.disentangle import (METRICS, FactorDataset, all_metrics, beta_vae_score, codes_of, dci,
+from vaelab.disentangle import (METRICS, CodeMemo, FactorDataset, all_metrics, beta_vae_score, codes_of, dci,
                                 factor_vae_score, mig, modularity_explicitness, sap)
 from vaelab.disentangle.metrics import dci_scores, histogram_discretize, modularity_of
 
@@ -50,12 +50,20 @@ def rotated(x):
     return (x.flatten(1) - 0.5) @ ROTATION
 
 
+def jitter(x):
+    """Deterministic in the image, float64, and no two factor values coded alike: a seed changes results only
+    through the samples drawn, and remembering codes changes nothing."""
+    z = x.flatten(1).double()
+    return z + 0.3 * torch.sin(1000 * z @ torch.arange(1.0, 5.0, dtype=torch.float64)[:, None])
+
+
 @pytest.fixture(scope="module")
 def suite():
-    """The whole suite at small sizes, once per representation."""
+    """The whole suite at small sizes, once per representation. Noise is not a function of the image, so its
+    codes are drawn afresh for every image asked for (not remembered by combination)."""
     ds = Toy()
-    return {name: all_metrics(ds, rep, 0, SIZES)
-            for name, rep in [("identity", identity), ("noise", noise_rep()), ("rotated", rotated)]}
+    return {name: all_metrics(ds, rep, 0, SIZES) for name, rep in
+            [("identity", identity), ("noise", CodeMemo(ds, noise_rep(), remember=False)), ("rotated", rotated)]}
 
 
 def test_the_toy_dataset_satisfies_the_protocol():
@@ -167,11 +175,6 @@ def test_factor_vae_prunes_collapsed_dimensions():
 
 def test_same_seed_same_result_other_seed_other_samples_alone_or_in_the_suite():
     ds = Toy()
-
-    def jitter(x):  # deterministic in the image: a seed changes results only through the samples drawn
-        z = x.flatten(1).double()
-        return z + 0.3 * torch.sin(1000 * z @ torch.arange(1.0, 5.0, dtype=torch.float64)[:, None])
-
     a = mig(ds, jitter, 3, num_train=300)
     assert a == mig(ds, jitter, 3, num_train=300)
     assert a["mutual_information"] != mig(ds, jitter, 4, num_train=300)["mutual_information"]
@@ -179,8 +182,8 @@ def test_same_seed_same_result_other_seed_other_samples_alone_or_in_the_suite():
     assert b == beta_vae_score(ds, jitter, 3, num_train=50, num_eval=30, eval_batch_size=77)
     suite = all_metrics(ds, jitter, 3, {"num_train": 300, "beta_vae": {"num_train": 50, "num_eval": 30}},
                         metrics=["mig", "beta_vae"])
-    assert {k: v for k, v in suite["mig"].items() if k != "seconds"} == a
-    assert {k: v for k, v in suite["beta_vae"].items() if k != "seconds"} == b
+    assert {k: v for k, v in suite["mig"].items() if not k.startswith(("seconds", "images_"))} == a
+    assert {k: v for k, v in suite["beta_vae"].items() if not k.startswith(("seconds", "images_"))} == b
 
 
 def test_beta_vae_represents_in_big_batches():
@@ -190,9 +193,74 @@ def test_beta_vae_represents_in_big_batches():
         calls.append(len(x))
         return x.flatten(1).numpy()  # numpy codes are accepted too
 
-    beta_vae_score(Toy(), counting, 0, num_train=200, num_eval=100, eval_batch_size=4096)
+    ds = Toy()
+    beta_vae_score(ds, CodeMemo(ds, counting, remember=False), 0, num_train=200, num_eval=100, eval_batch_size=4096)
     assert sum(calls) == (200 + 100) * 2 * 64  # two images per pair, 64 pairs per point
     assert len(calls) <= 12 and max(calls) == 4096
+
+
+def test_the_memo_encodes_each_combination_once_and_changes_no_result():
+    ds = Toy()
+    seen = []
+
+    def counting(x):  # jitter, remembering the images it was given
+        seen.append(x.flatten(1).numpy())
+        return jitter(x)
+
+    sizes = {"num_train": 200, "num_eval": 100, "num_test": 100, "num_variance_estimate": 200,
+             "dci": {"classifier": small_boosting}}
+    fresh = CodeMemo(ds, jitter, remember=False)
+    plain = all_metrics(ds, fresh, 0, sizes)
+    memo = all_metrics(ds, counting, 0, sizes)
+    for name in METRICS:  # bit-identical: every code is a float64 function of its combination
+        assert {k: v for k, v in memo[name].items() if not k.startswith(("seconds", "images_"))} == \
+            {k: v for k, v in plain[name].items() if not k.startswith(("seconds", "images_"))}, name
+        assert memo[name]["images_requested"] == plain[name]["images_requested"] == \
+            plain[name]["images_encoded"] > 0
+    encoded = np.concatenate(seen)
+    assert len(np.unique(encoded, axis=0)) == len(encoded) <= np.prod(ds.factor_sizes)  # each at most once
+    assert len(encoded) == sum(r["images_encoded"] for r in memo.values())
+    assert fresh.requested == fresh.encoded == sum(r["images_requested"] for r in memo.values()) > 20 * len(encoded)
+    assert memo["mig"]["images_encoded"] == 0  # the β-VAE and FactorVAE metrics drew every combination before
+    # a metric alone remembers its own codes
+    seen.clear()
+    alone = beta_vae_score(ds, counting, 0, num_train=200, num_eval=100)
+    assert alone == {k: v for k, v in plain["beta_vae"].items() if not k.startswith(("seconds", "images_"))}
+    assert len(np.concatenate(seen)) == len(np.unique(np.concatenate(seen), axis=0)) <= np.prod(ds.factor_sizes)
+
+
+def test_the_memo_looks_codes_up_by_combination_and_checks():
+    ds = Toy()
+    memo = CodeMemo(ds, jitter)
+    f = ds.sample_factors(500, np.random.default_rng(0))
+    np.testing.assert_array_equal(memo.lookup(f[:300], batch_size=7), codes_of(ds, jitter, f[:300]))
+    np.testing.assert_array_equal(memo.lookup(f[::-1]), codes_of(ds, jitter, f[::-1]))  # known and new, repeats
+    assert memo.requested == 800 and memo.encoded == len(np.unique(f, axis=0)) < 500
+    assert memo(ds.images(f[:2])).shape == (2, 4)  # still a representation of images
+    assert CodeMemo.of(ds, memo) is memo and CodeMemo.of(ds, jitter) is not memo
+    with pytest.raises(ValueError, match="another dataset"):
+        CodeMemo.of(Toy(), memo)
+    with pytest.raises(ValueError, match="shape"):
+        memo.lookup(f[:, :3])
+    other = CodeMemo(ds, jitter)
+    other.lookup(np.zeros((1, 4), np.int64))
+    other.represent = lambda x: torch.zeros(len(x), 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="code dimensions"):
+        other.lookup(np.ones((1, 4), np.int64))
+    assert not CodeMemo(Toy((2**32,) * 3), identity).remember  # no int64 flat index: every request encoded
+
+
+def small_boosting(seed):
+    """Boosted trees small enough for a test, and random (subsampled): each factor's seed shows in its result."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(n_estimators=10, subsample=0.5, random_state=seed)
+
+
+def test_dci_fits_the_factors_in_parallel_with_the_same_result():
+    ds, kw = Toy(), {"num_train": 300, "num_test": 150, "classifier": small_boosting}
+    one = dci(ds, jitter, 0, n_jobs=1, **kw)
+    assert one == dci(ds, jitter, 0, n_jobs=3, **kw) == dci(ds, jitter, 0, **kw)
 
 
 def test_codes_of_batches_and_checks():

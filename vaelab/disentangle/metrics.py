@@ -17,7 +17,9 @@ images float32 [n, C, H, W] to codes [n, D] (numpy or torch; a VAE's posterior m
 ``torch.no_grad`` on CPU images, so it moves them to its model's device itself. Every metric draws its factors
 from ``np.random.default_rng([metric key, seed])``: the same seed gives the same result whether a metric runs
 alone or in :func:`all_metrics`, and two metrics never share samples. Images are made and represented in batches
-of ``eval_batch_size``; nothing loops per example.
+of ``eval_batch_size``; nothing loops per example. ``represent`` must be a function of the image: codes are
+remembered by factor combination (:class:`CodeMemo`, one per metric call or one for the whole suite), so a
+combination drawn again is not encoded again.
 
 Each result holds ``metric``, ``seed``, ``protocol`` (every constant used), ``factor_names`` (the factors scored:
 those with more than one value; a constant factor carries no information and would divide by a zero entropy) and
@@ -25,6 +27,7 @@ the scores, as plain Python numbers and lists so that it can be written as JSON.
 """
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
@@ -99,15 +102,21 @@ def _varying(dataset: FactorDataset) -> np.ndarray:
     return used
 
 
-def codes_of(dataset: FactorDataset, represent: Represent, factors: np.ndarray,
-             batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Codes of the images of ``factors`` (int [n, F]): float64 numpy [n, D], ``represent`` run per batch."""
+def _check_factors(dataset: FactorDataset, factors: np.ndarray) -> np.ndarray:
+    """``factors`` as an array [n, F] with n >= 1, F the dataset's number of factors."""
     f = np.asarray(factors)
     if f.ndim != 2 or f.shape[1] != len(dataset.factor_sizes):
         raise ValueError(f"factors have shape {f.shape}; expected [n, {len(dataset.factor_sizes)}]")
-    n = len(f)
-    if n == 0:
+    if len(f) == 0:
         raise ValueError("no factors to represent")
+    return f
+
+
+def codes_of(dataset: FactorDataset, represent: Represent, factors: np.ndarray,
+             batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Codes of the images of ``factors`` (int [n, F]): float64 numpy [n, D], ``represent`` run per batch."""
+    f = _check_factors(dataset, factors)
+    n = len(f)
     batch_size = _check_count(batch_size, "batch_size")
     out = None
     with torch.no_grad():
@@ -127,10 +136,78 @@ def codes_of(dataset: FactorDataset, represent: Represent, factors: np.ndarray,
     return out
 
 
-def _factor_codes(dataset, represent, n, rng, batch_size) -> tuple[np.ndarray, np.ndarray]:
+class CodeMemo:
+    """``represent`` of one dataset with its codes remembered by factor combination, so that each combination's
+    image is made and encoded at most once.
+
+    The β-VAE metric alone asks for (10,000 + 5,000) x 64 x 2 = 1.92 M images, FactorVAE for 0.96 M more; dSprites
+    has 737,280 combinations, so most of those are repeats. A representation is a function of the image (a VAE's
+    posterior mean), hence of the combination: remembering codes leaves every result as it was (bit for bit when
+    the code of an image does not depend on the batch it is encoded in; a float32 network's may move in its last
+    bits). Keys are flat indices over ``factor_sizes`` (``np.ravel_multi_index``), kept sorted beside their codes
+    float64 [m, D]: memory grows with the m combinations encoded (at most the requests, at most the grid; 59 MB for
+    all of dSprites or 38 MB for all of 3dshapes at D = 10), never with a grid's size, and a lookup is a binary
+    search. A grid too large for int64 flat indices is not remembered.
+
+    A memo is itself a ``represent`` (it calls the wrapped one), so it can be handed to any metric or to
+    :func:`all_metrics` in place of ``represent``: they then share its codes. ``remember=False`` encodes every
+    request afresh (the codes a representation that is not a function of its image, such as noise, needs);
+    ``requested`` and ``encoded`` count images asked for and images encoded.
+    """
+
+    def __init__(self, dataset: FactorDataset, represent: Represent, remember: bool = True):
+        self.dataset, self.represent = dataset, represent
+        self.sizes = tuple(int(s) for s in dataset.factor_sizes)
+        self.remember = remember and math.prod(self.sizes) <= np.iinfo(np.int64).max  # flat indices fit int64
+        self.keys = np.empty(0, np.int64)  # sorted flat indices [m]
+        self.codes: np.ndarray | None = None  # float64 [m, D]
+        self.requested = self.encoded = 0
+
+    @classmethod
+    def of(cls, dataset: FactorDataset, represent: Represent) -> "CodeMemo":
+        """``represent`` itself when it is a memo of ``dataset``, else a new memo of it."""
+        if not isinstance(represent, CodeMemo):
+            return cls(dataset, represent)
+        if represent.dataset is not dataset:
+            raise ValueError("represent is a CodeMemo of another dataset; pass its .represent instead")
+        return represent
+
+    def __call__(self, images: torch.Tensor):
+        """Codes of ``images`` by the wrapped representation (nothing remembered: images carry no factors)."""
+        return self.represent(images)
+
+    def lookup(self, factors: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+        """Codes float64 [n, D] of the images of ``factors`` (int [n, F]), encoding (in batches of ``batch_size``)
+        only the combinations not seen before, each once."""
+        f = _check_factors(self.dataset, factors)
+        self.requested += len(f)
+        if not self.remember:
+            self.encoded += len(f)
+            return codes_of(self.dataset, self.represent, f, batch_size)
+        flat = np.ravel_multi_index(tuple(f.T), self.sizes)  # [n]
+        wanted, inverse = np.unique(flat, return_inverse=True)  # sorted distinct combinations [u], [n]
+        new = wanted[~self._known(wanted)]
+        if len(new):
+            z = codes_of(self.dataset, self.represent, np.stack(np.unravel_index(new, self.sizes), axis=1),
+                         batch_size)
+            if self.codes is not None and z.shape[1] != self.codes.shape[1]:
+                raise ValueError(f"represent gave {z.shape[1]} code dimensions, {self.codes.shape[1]} before")
+            at = np.searchsorted(self.keys, new)
+            self.keys = np.insert(self.keys, at, new)
+            self.codes = z if self.codes is None else np.insert(self.codes, at, z, axis=0)
+            self.encoded += len(new)
+        return self.codes[np.searchsorted(self.keys, wanted)][inverse.reshape(-1)]
+
+    def _known(self, keys: np.ndarray) -> np.ndarray:
+        """Which of the sorted ``keys`` [u] are remembered: bool [u]."""
+        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        return (self.keys[at] == keys) if len(self.keys) else np.zeros(len(keys), bool)
+
+
+def _factor_codes(memo: CodeMemo, n, rng, batch_size) -> tuple[np.ndarray, np.ndarray]:
     """``n`` i.i.d. factor combinations and their codes: (codes [n, D], factors [n, F])."""
-    factors = _sample(dataset, n, rng)
-    return codes_of(dataset, represent, factors, batch_size), factors
+    factors = _sample(memo.dataset, n, rng)
+    return memo.lookup(factors, batch_size), factors
 
 
 def _fixed_factor_batches(dataset, n_points, batch_size, used, rng):
@@ -152,8 +229,9 @@ def _common(metric: str, seed: int, protocol: dict, dataset: FactorDataset, used
 # ------------------------------------------------------------------------------------------------ beta-VAE
 
 
-def _beta_vae_points(dataset, represent, used, batch_size, n_points, rng, eval_batch_size):
+def _beta_vae_points(memo, used, batch_size, n_points, rng, eval_batch_size):
     """Features (mean |z1 - z2| over each point's batch of pairs) [n, D] and the fixed factor of each point [n]."""
+    dataset = memo.dataset
     num_factors = len(dataset.factor_sizes)
     features, labels = [], []
     for index, f1 in _fixed_factor_batches(dataset, n_points, batch_size, used, rng):
@@ -161,7 +239,7 @@ def _beta_vae_points(dataset, represent, used, batch_size, n_points, rng, eval_b
         f2 = _sample(dataset, p * batch_size, rng).reshape(p, batch_size, num_factors)
         rows, cols = np.arange(p)[:, None], np.arange(batch_size)[None, :]
         f2[rows, cols, index[:, None]] = f1[rows, cols, index[:, None]]
-        z = codes_of(dataset, represent, np.concatenate([f1, f2]).reshape(-1, num_factors), eval_batch_size)
+        z = memo.lookup(np.concatenate([f1, f2]).reshape(-1, num_factors), eval_batch_size)
         z = z.reshape(2, p, batch_size, -1)
         features.append(np.abs(z[0] - z[1]).mean(axis=1))
         labels.append(index)
@@ -182,9 +260,10 @@ def beta_vae_score(dataset: FactorDataset, represent: Represent, seed: int = 0, 
     batch_size = _check_count(batch_size, "batch_size")
     num_train, num_eval = _check_count(num_train, "num_train", 2), _check_count(num_eval, "num_eval")
     rng = metric_rng(seed, "beta_vae")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    x_train, y_train = _beta_vae_points(dataset, represent, used, batch_size, num_train, rng, eval_batch_size)
-    x_eval, y_eval = _beta_vae_points(dataset, represent, used, batch_size, num_eval, rng, eval_batch_size)
+    x_train, y_train = _beta_vae_points(memo, used, batch_size, num_train, rng, eval_batch_size)
+    x_eval, y_eval = _beta_vae_points(memo, used, batch_size, num_eval, rng, eval_batch_size)
     if len(used) == 1:  # one factor: always right; LogisticRegression refuses a single class
         train_accuracy = eval_accuracy = 1.0
     else:
@@ -202,15 +281,16 @@ def beta_vae_score(dataset: FactorDataset, represent: Represent, seed: int = 0, 
 # ----------------------------------------------------------------------------------------------- FactorVAE
 
 
-def _factor_vae_votes(dataset, represent, used, batch_size, n_points, rng, eval_batch_size, scale, active):
+def _factor_vae_votes(memo, used, batch_size, n_points, rng, eval_batch_size, scale, active):
     """Votes [F, A]: how often fixing factor f left active dimension a with the least normalized variance."""
+    dataset = memo.dataset
     num_factors = len(dataset.factor_sizes)
     votes = np.zeros((num_factors, int(active.sum())), np.int64)
     for index, f in _fixed_factor_batches(dataset, n_points, batch_size, used, rng):
         p = len(index)
         rows, cols = np.arange(p)[:, None], np.arange(batch_size)[None, :]
         f[rows, cols, index[:, None]] = f[np.arange(p), 0, index][:, None]  # the value of the batch's first
-        z = codes_of(dataset, represent, f.reshape(-1, num_factors), eval_batch_size).reshape(p, batch_size, -1)
+        z = memo.lookup(f.reshape(-1, num_factors), eval_batch_size).reshape(p, batch_size, -1)
         local = np.var(z[..., active], axis=1, ddof=1)
         np.add.at(votes, (index, np.argmin(local / scale[active], axis=1)), 1)
     return votes[used]
@@ -232,8 +312,9 @@ def factor_vae_score(dataset: FactorDataset, represent: Represent, seed: int = 0
     num_train, num_eval = _check_count(num_train, "num_train"), _check_count(num_eval, "num_eval")
     num_variance_estimate = _check_count(num_variance_estimate, "num_variance_estimate", 2)
     rng = metric_rng(seed, "factor_vae")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    z, _ = _factor_codes(dataset, represent, num_variance_estimate, rng, eval_batch_size)
+    z, _ = _factor_codes(memo, num_variance_estimate, rng, eval_batch_size)
     global_variances = np.var(z, axis=0, ddof=1)
     active = np.sqrt(global_variances) >= prune_threshold
     protocol = {"batch_size": batch_size, "num_train": num_train, "num_eval": num_eval,
@@ -243,9 +324,9 @@ def factor_vae_score(dataset: FactorDataset, represent: Represent, seed: int = 0
               "global_variances": global_variances.tolist()}
     if not active.any():
         return {**result, "train_accuracy": 0.0, "eval_accuracy": 0.0}
-    train_votes = _factor_vae_votes(dataset, represent, used, batch_size, num_train, rng, eval_batch_size,
+    train_votes = _factor_vae_votes(memo, used, batch_size, num_train, rng, eval_batch_size,
                                     global_variances, active)
-    eval_votes = _factor_vae_votes(dataset, represent, used, batch_size, num_eval, rng, eval_batch_size,
+    eval_votes = _factor_vae_votes(memo, used, batch_size, num_eval, rng, eval_batch_size,
                                    global_variances, active)
     classifier = np.argmax(train_votes, axis=0)  # factor (row of used) predicted by each active dimension
     dims = np.arange(train_votes.shape[1])
@@ -294,8 +375,9 @@ def mig(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_trai
     num_train = _check_count(num_train, "num_train", 2)
     num_bins = _check_count(num_bins, "num_bins")
     rng = metric_rng(seed, "mig")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    z, f = _factor_codes(dataset, represent, num_train, rng, eval_batch_size)
+    z, f = _factor_codes(memo, num_train, rng, eval_batch_size)
     ys = f[:, used]
     m = discrete_mutual_info(histogram_discretize(z, num_bins), ys)
     entropy = discrete_entropy(ys)
@@ -339,9 +421,10 @@ def modularity_explicitness(dataset: FactorDataset, represent: Represent, seed: 
     num_train, num_test = _check_count(num_train, "num_train", 2), _check_count(num_test, "num_test")
     num_bins = _check_count(num_bins, "num_bins")
     rng = metric_rng(seed, "modularity_explicitness")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    z_train, f_train = _factor_codes(dataset, represent, num_train, rng, eval_batch_size)
-    z_test, f_test = _factor_codes(dataset, represent, num_test, rng, eval_batch_size)
+    z_train, f_train = _factor_codes(memo, num_train, rng, eval_batch_size)
+    z_test, f_test = _factor_codes(memo, num_test, rng, eval_batch_size)
     y_train, y_test = f_train[:, used], f_test[:, used]
     m = discrete_mutual_info(histogram_discretize(z_train, num_bins), y_train)
 
@@ -385,8 +468,9 @@ def sap(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_trai
     """
     num_train, num_test = _check_count(num_train, "num_train", 2), _check_count(num_test, "num_test")
     rng = metric_rng(seed, "sap")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    z_train, f_train = _factor_codes(dataset, represent, num_train, rng, eval_batch_size)
+    z_train, f_train = _factor_codes(memo, num_train, rng, eval_batch_size)
     y_train = f_train[:, used]
     if continuous_factors:
         zc, yc = z_train - z_train.mean(0), (y_train - y_train.mean(0)).astype(np.float64)
@@ -399,7 +483,7 @@ def sap(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_trai
     else:
         from sklearn.svm import LinearSVC
 
-        z_test, f_test = _factor_codes(dataset, represent, num_test, rng, eval_batch_size)
+        z_test, f_test = _factor_codes(memo, num_test, rng, eval_batch_size)
         y_test = f_test[:, used]
         scores = np.zeros((z_train.shape[1], len(used)))
         for j in range(len(used)):
@@ -444,9 +528,17 @@ def dci_scores(importance: np.ndarray) -> dict:
             "disentanglement_per_code": per_code.tolist(), "completeness_per_factor": per_factor.tolist()}
 
 
+def _fit_factor(model, z_train, y_train, z_test, y_test) -> tuple[np.ndarray, float, float]:
+    """``model`` fitted to predict one factor from the codes: (|feature importances| [D], train accuracy,
+    test accuracy)."""
+    model.fit(z_train, y_train)
+    return (np.abs(model.feature_importances_), float(np.mean(model.predict(z_train) == y_train)),
+            float(np.mean(model.predict(z_test) == y_test)))
+
+
 def dci(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_train: int = 10000,
         num_test: int = 5000, classifier: Callable[[int], Any] | None = None,
-        eval_batch_size: int = EVAL_BATCH_SIZE) -> dict:
+        eval_batch_size: int = EVAL_BATCH_SIZE, n_jobs: int | None = None) -> dict:
     """DCI (Eastwood & Williams 2018) as disentanglement_lib's ``dci``.
 
     Per factor, scikit-learn's ``GradientBoostingClassifier`` with default parameters (the protocol; slow: about
@@ -457,27 +549,35 @@ def dci(dataset: FactorDataset, represent: Represent, seed: int = 0, *, num_trai
 
     ``classifier(seed)`` may give another estimator with ``feature_importances_`` (e.g. a smaller
     GradientBoostingClassifier); the result's protocol then names it, and the scores are not the protocol's.
+
+    The factors' classifiers are fitted in parallel, ``n_jobs`` threads (default: one per core, at most one per
+    factor); threads, as scikit-learn's random forests fit their trees, because its tree building runs without
+    the GIL. Their seeds are drawn first, so the result is the same for any ``n_jobs``.
     """
+    import joblib  # scikit-learn's
     from sklearn.ensemble import GradientBoostingClassifier
 
     num_train, num_test = _check_count(num_train, "num_train", 2), _check_count(num_test, "num_test")
     rng = metric_rng(seed, "dci")
+    memo = CodeMemo.of(dataset, represent)
     used = _varying(dataset)
-    z_train, f_train = _factor_codes(dataset, represent, num_train, rng, eval_batch_size)
-    z_test, f_test = _factor_codes(dataset, represent, num_test, rng, eval_batch_size)
+    z_train, f_train = _factor_codes(memo, num_train, rng, eval_batch_size)
+    z_test, f_test = _factor_codes(memo, num_test, rng, eval_batch_size)
     make = classifier or (lambda s: GradientBoostingClassifier(random_state=s))
-    importance = np.zeros((z_train.shape[1], len(used)))
-    train_acc, test_acc = [], []
-    for j, k in enumerate(used):
+    for k in used:
         if len(np.unique(f_train[:, k])) < 2:
             raise ValueError(f"factor {dataset.factor_names[k]!r} took one value in all {num_train} training "
                              "points; use more points")
-        model = make(_sk_seed(rng))
-        model.fit(z_train, f_train[:, k])
-        importance[:, j] = np.abs(model.feature_importances_)
-        train_acc.append(float(np.mean(model.predict(z_train) == f_train[:, k])))
-        test_acc.append(float(np.mean(model.predict(z_test) == f_test[:, k])))
-    name = "sklearn GradientBoostingClassifier()" if classifier is None else repr(model)
+    models = [make(_sk_seed(rng)) for _ in used]  # every seed first, in factor order: n_jobs changes nothing
+    # most classes (most trees) first, so that the workers finish together
+    order = sorted(range(len(used)), key=lambda j: -len(np.unique(f_train[:, used[j]])))
+    jobs = _check_count(n_jobs, "n_jobs") if n_jobs is not None else min(len(used), joblib.cpu_count())
+    fits = dict(zip(order, joblib.Parallel(n_jobs=jobs, backend="threading")(
+        joblib.delayed(_fit_factor)(models[j], z_train, f_train[:, used[j]], z_test, f_test[:, used[j]])
+        for j in order)))
+    importance, train_acc, test_acc = zip(*(fits[j] for j in range(len(used))))
+    importance, train_acc, test_acc = np.stack(importance, axis=1), list(train_acc), list(test_acc)  # [D, F]
+    name = "sklearn GradientBoostingClassifier()" if classifier is None else repr(models[-1])
     protocol = {"num_train": num_train, "num_test": num_test, "classifier": name,
                 "standard_classifier": classifier is None}
     return {**_common("dci", seed, protocol, dataset, used), **dci_scores(importance),
@@ -506,7 +606,9 @@ def _parameters(fn: Callable) -> set[str]:
 
 def all_metrics(dataset: FactorDataset, represent: Represent, seed: int = 0, sizes: dict | None = None, *,
                 metrics: Iterable[str] | None = None, eval_batch_size: int = EVAL_BATCH_SIZE) -> dict[str, dict]:
-    """Run the suite: {metric name: result}, each result with its wall time in ``seconds``.
+    """Run the suite: {metric name: result}, each result with its wall time in ``seconds`` and the images it asked
+    for (``images_requested``) and had encoded (``images_encoded``: the metrics share one :class:`CodeMemo`, so each
+    factor combination is encoded once in the whole suite; pass a memo as ``represent`` to share it further).
 
     ``sizes`` overrides protocol constants. A key naming a metric maps to that metric's keyword arguments
     (``{"dci": {"num_train": 2000}}``); any other key applies to every metric that takes it
@@ -529,12 +631,14 @@ def all_metrics(dataset: FactorDataset, represent: Represent, seed: int = 0, siz
                 raise ValueError(f"sizes[{n!r}] given but {n!r} is not run")
             if not isinstance(kw, dict) or set(kw) - _parameters(METRICS[n]):
                 raise ValueError(f"sizes[{n!r}] = {kw!r}: expected a dict of {sorted(_parameters(METRICS[n]))}")
+    memo = CodeMemo.of(dataset, represent)  # one image per factor combination across the whole suite
     results = {}
     for n in names:
         fn = METRICS[n]
         kw = {"eval_batch_size": eval_batch_size, **{k: v for k, v in shared.items() if k in _parameters(fn)},
               **sizes.get(n, {})}
-        start = time.perf_counter()
-        result = fn(dataset, represent, seed, **kw)
-        results[n] = {**result, "seconds": time.perf_counter() - start}
+        start, requested, encoded = time.perf_counter(), memo.requested, memo.encoded
+        result = fn(dataset, memo, seed, **kw)
+        results[n] = {**result, "seconds": time.perf_counter() - start,
+                      "images_requested": memo.requested - requested, "images_encoded": memo.encoded - encoded}
     return results
