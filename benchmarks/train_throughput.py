@@ -8,7 +8,9 @@ validation on 5,000 images and checkpoints included. ``bare_no_flush`` runs the 
 that keeps denormals. The two alternate ``--repeats`` times in one process: each pair's ratio is reported, with
 their median and spread, and the load average (the machine may be shared: wall-clock ratios are noisy).
 
-``--profile`` runs ``fit()`` once under cProfile and reports where its time goes besides the model: per step, the
+``--profile`` first times one ``fit()`` by part with the wall clock (``wall_clock_split``: the training steps,
+validation, checkpoints, the rest), then runs it again under cProfile and reports where its time goes besides the
+model: per step, the
 trainer's own work (batch gathering, noise, logs and metric syncs, progress) outside the objective's forward pass
 and the backward pass and optimizer step; per epoch, validation and checkpoints.
 
@@ -87,6 +89,36 @@ def vaelab_fit(cfg: RunConfig, data) -> float:
         return trainer.total_steps * BATCH / (time.perf_counter() - t)
 
 
+def split_fit(cfg: RunConfig, data) -> dict:
+    """Wall-clock seconds of one fit() by part, no profiler: the training steps, per-epoch validation, checkpoint
+    writes, and the rest (run directory, records, progress); the steps' ms each."""
+    spent: dict[str, float] = {}
+
+    def timed(trainer, name):
+        method = getattr(trainer, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+        setattr(trainer, name, wrapper)
+
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(cfg, out, data=data)
+        for name in ("_train_step", "_validate", "_save"):
+            timed(trainer, name)
+        t = time.perf_counter()
+        trainer.fit()
+        total = time.perf_counter() - t
+    parts = {"steps": spent["_train_step"], "validation": spent["_validate"], "checkpoints": spent["_save"]}
+    parts["rest"] = total - sum(parts.values())
+    return {"fit_s": round(total, 3), "seconds": {k: round(v, 3) for k, v in parts.items()},
+            "share": {k: round(v / total, 4) for k, v in parts.items()},
+            "ms_per_step": round(1e3 * parts["steps"] / trainer.total_steps, 3)}
+
+
 def profile_fit(cfg: RunConfig, data) -> dict:
     """Milliseconds of fit() spent outside the model, per step and per epoch, by cProfile (whose own per-call cost
     inflates Python-heavy parts alike before and after a change)."""
@@ -134,7 +166,7 @@ def main() -> None:
         return
     if args.profile:
         emit({"benchmark": "train_throughput --profile", "load_average": os.getloadavg(),
-              **profile_fit(cfg, data), "machine": machine()})
+              "wall_clock_split": split_fit(cfg, data), **profile_fit(cfg, data), "machine": machine()})
         return
     load = [os.getloadavg()[0]]
     peak = matmul_peak_gflops()
